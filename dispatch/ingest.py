@@ -1,0 +1,96 @@
+"""Ingest of one tablet frame: validate, dedupe, fan out through Redis, hand to the durable writer.
+
+The order is the architecture's: the event reaches the dashboards as soon as Redis has it; the tablet's ``ack``
+follows only when PostgreSQL has it. A repeat that Redis already fanned out (another process, or a crash between
+fan-out and commit) is still written, with ``ON CONFLICT DO NOTHING``, so it is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from dispatch import derive, frames
+from dispatch.errors import ProtocolError
+from dispatch.live import Live
+from dispatch.metrics import FRAMES, REFUSED
+from dispatch.pg import EventRow, EventWriter
+from dispatch.protocol import Ack, Error, Event, Position, Status, TabletMessage, encoder
+from dispatch.region import Region
+from dispatch.sequence import UnitSequence, Verdict
+from dispatch.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to tell the tablet now (if anything), and the seq whose durability will move the ack."""
+
+    reply: Ack | Error | None = None
+    pending: tuple[int, asyncio.Future[None]] | None = None
+
+
+class Ingest:
+    def __init__(self, *, live: Live, writer: EventWriter, region: Region, settings: Settings,
+                 clock: Callable[[], datetime]) -> None:
+        self._live = live
+        self._writer = writer
+        self._region = region
+        self._settings = settings
+        self._clock = clock
+
+    async def accept(self, unit: str, sequence: UnitSequence, raw: str | bytes) -> Outcome:
+        now = self._clock()
+        try:
+            message = frames.decode(raw, now=now, limits=self._settings.frame_limits)
+        except ProtocolError as exc:
+            REFUSED.labels(code=exc.code).inc()
+            return Outcome(reply=Error(code=exc.code, field=exc.field, reason=exc.reason, seq=exc.seq))
+        FRAMES.labels(type=_type_of(message)).inc()
+        verdict = sequence.receive(message.seq)
+        if verdict is Verdict.REPEAT_DURABLE:
+            return Outcome(reply=Ack(upto=sequence.durable_upto))
+        if verdict is Verdict.REPEAT_PENDING:
+            return Outcome()
+        return await self._accept_new(unit, sequence, message, now)
+
+    async def _accept_new(self, unit: str, sequence: UnitSequence, message: TabletMessage,
+                          now: datetime) -> Outcome:
+        event, latest = await self._event(unit, message, now)
+        field, value = _unit_state(message)
+        fanout = await self._live.ingest(unit=unit, seq=message.seq, incident=message.incident, event=event,
+                                         latest=latest, unit_field=field, unit_value=value)
+        if fanout.verdict == "not_assigned":
+            sequence.durable(message.seq)
+            REFUSED.labels(code="not_assigned").inc()
+            return Outcome(reply=Error(code="not_assigned", field="incident", seq=message.seq,
+                                       reason=f"incident {message.incident} is not assigned to unit {unit}"))
+        row = EventRow(unit=unit, seq=message.seq, incident=message.incident, type=_type_of(message),
+                       taken_at=message.taken_at, received_at=now, body=encoder.encode(message).decode())
+        return Outcome(pending=(message.seq, await self._writer.write(row)))
+
+    async def _event(self, unit: str, message: TabletMessage, now: datetime) -> tuple[bytes, bytes | None]:
+        if message.incident is None:
+            event = Event(incident=None, unit=unit, seq=message.seq, received_at=now, body=message)
+            return encoder.encode(event), None
+        raw_latest, destination = await self._live.incident_context(message.incident)
+        latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
+        hospital = self._region.hospitals.get(destination) if destination else None
+        merged = derive.merge(latest, message, hospital, self._settings.emergency_speed_mps)
+        event = Event(incident=message.incident, unit=unit, seq=message.seq, received_at=now, body=message,
+                      derived=derive.derived(merged))
+        return encoder.encode(event), encoder.encode(merged)
+
+
+def _type_of(message: TabletMessage) -> str:
+    return str(type(message).__struct_config__.tag)
+
+
+def _unit_state(message: TabletMessage) -> tuple[str, bytes]:
+    if isinstance(message, Position | Status):
+        return _type_of(message), encoder.encode(message)
+    return "", b""

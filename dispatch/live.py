@@ -1,0 +1,153 @@
+"""Redis adapter: the live state every process shares, and the streams that feed the dashboards.
+
+Keys (all prefixed ``pa:``):
+- ``unit:{u}`` hash: ``seq`` (highest seq fanned out), ``incident``, ``position``, ``status``;
+  ``unit:{u}:incidents`` set: every incident the unit was ever assigned (a tablet may only write to those);
+- ``incident:{id}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON);
+  ``incident:{id}:events`` stream: every event of the incident;
+- ``hospital:{h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
+  dashboards' resume points; ``hospital:{h}:trimmed`` the id below which the feed was trimmed;
+- channel ``unit:{u}:notify``: the unit's incident changed.
+Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from redis.asyncio import Redis
+
+PREFIX: Final = "pa:"
+
+_INGEST: Final = """
+local unit_key, incidents_key, incident_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local seq, incident, event, latest, unit_field, unit_value =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
+if seq <= last then return {'repeat', '', ''} end
+if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', '', ''} end
+redis.call('HSET', unit_key, 'seq', seq)
+if unit_field ~= '' then redis.call('HSET', unit_key, unit_field, unit_value) end
+if incident == '' then return {'ok', '', ''} end
+redis.call('XADD', events_key, '*', 'e', event)
+if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
+local dest = redis.call('HGET', incident_key, 'destination')
+if dest then
+    return {'ok', dest, redis.call('XADD', 'pa:hospital:' .. dest .. ':feed', '*', 'e', event)}
+end
+return {'ok', '', ''}
+"""
+
+_PUT_INCIDENT: Final = """
+local incident_key, events_key = KEYS[1], KEYS[2]
+local state, event, unit, destination, incident = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local old = redis.call('HGET', incident_key, 'destination') or ''
+redis.call('HSET', incident_key, 'state', state)
+redis.call('XADD', events_key, '*', 'e', event)
+if unit ~= '' then
+    redis.call('SADD', 'pa:unit:' .. unit .. ':incidents', incident)
+    redis.call('HSET', 'pa:unit:' .. unit, 'incident', incident)
+end
+if old ~= '' and old ~= destination then
+    redis.call('XADD', 'pa:hospital:' .. old .. ':feed', '*', 'e', event)
+end
+if destination ~= '' then
+    redis.call('HSET', incident_key, 'destination', destination)
+    local feed = 'pa:hospital:' .. destination .. ':feed'
+    if old ~= destination then
+        for _, entry in ipairs(redis.call('XRANGE', events_key, '-', '+')) do
+            redis.call('XADD', feed, '*', 'e', entry[2][2])
+        end
+    else
+        redis.call('XADD', feed, '*', 'e', event)
+    end
+end
+if unit ~= '' then redis.call('PUBLISH', 'pa:unit:' .. unit .. ':notify', incident) end
+return old
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    verdict: Literal["ok", "repeat", "not_assigned"]
+    hospital: str | None
+    feed_id: str | None
+
+
+FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
+
+
+def _key(*parts: object) -> str:
+    return PREFIX + ":".join(str(p) for p in parts)
+
+
+def feed_key(hospital: str) -> str:
+    return _key("hospital", hospital, "feed")
+
+
+class Live:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._ingest = redis.register_script(_INGEST)
+        self._put_incident = redis.register_script(_PUT_INCIDENT)
+
+    # Tablet events ---------------------------------------------------------------------------------------------------
+    async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
+        """The incident's merged latest vitals (JSON) and its destination."""
+        latest, destination = await self.redis.hmget(_key("incident", incident), ["latest", "destination"])
+        return latest, destination.decode() if destination else None
+
+    async def ingest(self, *, unit: str, seq: int, incident: int | None, event: bytes, latest: bytes | None,
+                     unit_field: str, unit_value: bytes) -> Fanout:
+        """Dedupe by (unit, seq) across every process, then append to the incident's and hospital's streams."""
+        inc = "" if incident is None else str(incident)
+        keys = [_key("unit", unit), _key("unit", unit, "incidents"), _key("incident", inc), _key("incident", inc, "events")]
+        args = [seq, inc, event, latest or b"", unit_field, unit_value]
+        verdict, hospital, feed_id = await self._ingest(keys=keys, args=args)
+        return Fanout(verdict=verdict.decode(), hospital=hospital.decode() or None, feed_id=feed_id.decode() or None)
+
+    # Incidents ----------------------------------------------------------------------------------------------------------
+    async def put_incident(self, *, incident: int, state: bytes, event: bytes, unit: str | None,
+                           destination: str | None) -> str | None:
+        """Store the incident's state and push it to the unit and to the feeds it concerns.
+
+        A new destination receives the incident's whole history first; a former destination receives this last
+        state (so its dashboard knows the patient is no longer coming) and nothing after it.
+        """
+        keys = [_key("incident", incident), _key("incident", incident, "events")]
+        old: bytes = await self._put_incident(keys=keys, args=[state, event, unit or "", destination or "", incident])
+        return old.decode() or None
+
+    async def incident_state(self, incident: int) -> bytes | None:
+        state: bytes | None = await self.redis.hget(_key("incident", incident), "state")
+        return state
+
+    async def unit_incident(self, unit: str) -> int | None:
+        value = await self.redis.hget(_key("unit", unit), "incident")
+        return int(value) if value else None
+
+    # Feeds --------------------------------------------------------------------------------------------------------------
+    async def feed_tail(self, hospital: str) -> str:
+        """The id of the newest entry of the feed, or 0-0."""
+        newest = await self.redis.xrevrange(feed_key(hospital), count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    async def feed_after(self, hospital: str, after: str, count: int = 1000) -> list[FeedEntry]:
+        """Entries strictly after ``after``, oldest first."""
+        entries = await self.redis.xrange(feed_key(hospital), min=f"({after}", count=count)
+        return [(i.decode(), fields[b"e"]) for i, fields in entries]
+
+    async def feed_trimmed(self, hospital: str) -> str:
+        value = await self.redis.get(_key("hospital", hospital, "trimmed"))
+        return value.decode() if value else "0-0"
+
+    async def trim_feed(self, hospital: str, min_id: str) -> None:
+        """Forget entries older than ``min_id`` and remember that we did, so a resume from before it is refused."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xtrim(feed_key(hospital), minid=min_id)
+            pipe.set(_key("hospital", hospital, "trimmed"), min_id)
+            await pipe.execute()
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())

@@ -1,0 +1,13 @@
+"""Prometheus metrics of the service (exposed at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES = Counter("prealert_tablet_frames_total", "Tablet frames accepted for processing, by type", ["type"])
+REFUSED = Counter("prealert_tablet_frames_refused_total", "Tablet frames refused, by error code", ["code"])
+ACKS = Counter("prealert_acks_sent_total", "Ack frames sent to tablets")
+SOCKETS = Gauge("prealert_open_sockets", "Open websockets, by kind", ["kind"])
+FEED_EVENTS = Counter("prealert_feed_events_sent_total", "Events pushed to ED dashboards")
+SLOW_DASHBOARDS = Counter("prealert_slow_dashboards_closed_total", "Dashboards closed for falling behind")
+COMMIT_SECONDS = Histogram("prealert_event_commit_seconds", "Time from receipt to durable in PostgreSQL")

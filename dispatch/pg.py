@@ -1,0 +1,134 @@
+"""PostgreSQL adapter: migrations, readiness, and the group-commit writer that makes tablet events durable.
+
+Thin: SQL in, rows out. The event table is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), and
+``(unit, seq)`` is unique, so a repeated message is stored once whatever process receives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Final
+
+import asyncpg
+
+log = logging.getLogger("prealert.pg")
+_MIGRATION_LOCK: Final = 0x70726561  # "prea"
+_INSERT_EVENTS: Final = """
+INSERT INTO events (unit, seq, incident_id, type, taken_at, received_at, body)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                     $7::jsonb[])
+ON CONFLICT (unit, seq) DO NOTHING
+"""
+
+Pool = asyncpg.Pool
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in the package, in order."""
+    folder = resources.files("dispatch") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def connect(dsn: str, *, max_size: int = 10) -> Pool:
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+
+
+async def migrate(pool: Pool) -> int:
+    """Apply the migrations not yet applied, under an advisory lock so that processes starting together agree."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version not in applied:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+                log.info("migration applied", extra={"version": version, "migration": name})
+    return migrations()[-1][0]
+
+
+async def schema_version(pool: Pool) -> int | None:
+    value = await pool.fetchval("SELECT max(version) FROM schema_migrations")
+    return int(value) if value is not None else None
+
+
+async def last_seq(pool: Pool, unit: str) -> int:
+    value = await pool.fetchval("SELECT max(seq) FROM events WHERE unit = $1", unit)
+    return int(value) if value is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    unit: str
+    seq: int
+    incident: int | None
+    type: str
+    taken_at: datetime
+    received_at: datetime
+    body: str  # the message as JSON
+
+
+class EventWriter:
+    """Group commit: rows queue up, one task writes them in batches, each row's future resolves once durable.
+
+    If PostgreSQL is unreachable the batch is retried with backoff; the futures (and so the acks) wait, nothing is
+    dropped. The queue is bounded, so a stalled database slows the sockets down instead of growing memory.
+    """
+
+    def __init__(self, pool: Pool, *, batch: int) -> None:
+        self._pool = pool
+        self._batch = batch
+        self._queue: asyncio.Queue[tuple[EventRow, asyncio.Future[None]]] = asyncio.Queue(maxsize=batch * 20)
+        self.batches = 0
+        self.retries = 0
+
+    async def write(self, row: EventRow) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((row, done))
+        return done
+
+    async def run(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            while len(items) < self._batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            await self._commit(items)
+
+    async def drain(self) -> None:
+        """Wait until every queued row is written (used at shutdown, before the task is cancelled)."""
+        await self._queue.join()
+
+    async def _commit(self, items: list[tuple[EventRow, asyncio.Future[None]]]) -> None:
+        rows = [row for row, _ in items]
+        columns = (
+            [r.unit for r in rows], [r.seq for r in rows], [r.incident for r in rows], [r.type for r in rows],
+            [r.taken_at for r in rows], [r.received_at for r in rows], [r.body for r in rows],
+        )
+        delay = 0.05
+        while True:
+            try:
+                await self._pool.execute(_INSERT_EVENTS, *columns)
+                break
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                    asyncpg.CannotConnectNowError) as exc:
+                self.retries += 1
+                log.warning("event batch not written, retrying", extra={"rows": len(rows), "error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self.batches += 1
+        for _, done in items:
+            if not done.done():
+                done.set_result(None)
+            self._queue.task_done()

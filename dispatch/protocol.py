@@ -1,0 +1,316 @@
+"""The wire protocol, version 1: every frame a tablet, dashboard or server sends.
+
+Pure: no I/O. Messages are frozen msgspec Structs decoded strictly (unknown fields, wrong types and out-of-range
+values are refused). JSON on the wire; every time is an ISO 8601 string in UTC (``2026-11-24T12:00:00.250Z``);
+units are in the field's description and, where a field could be read two ways, in its name (``temp_c``).
+
+Tablet -> server: ``vitals``, ``assessment``, ``position``, ``status`` (each with the unit's own ``seq``).
+Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``.
+Server -> dashboard: ``feed_hello``, ``event``, ``reset``, ``error``.
+The generated JSON Schema lives in ``docs/protocol.schema.json`` (``prealert schema``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+PROTOCOL_VERSION: Final = 1
+
+# Identifiers -------------------------------------------------------------------------------------------------------
+UnitId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="ambulance unit call sign")]
+HospitalId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$", description="hospital id in the region pack")]
+IncidentId = Annotated[int, Meta(ge=1, le=2**53, description="incident number given by dispatch")]
+Seq = Annotated[int, Meta(ge=1, le=2**53, description="the unit's own increasing message counter")]
+UtcTime = Annotated[datetime, Meta(tz=True, description="ISO 8601, UTC")]
+ShortText = Annotated[str, Meta(max_length=200)]
+LongText = Annotated[str, Meta(max_length=4000)]
+
+# Measurements, with their plausible ranges ---------------------------------------------------------------------------
+HeartRate = Annotated[int, Meta(ge=0, le=300, description="heart rate, /min")]
+SystolicBp = Annotated[int, Meta(ge=0, le=300, description="systolic blood pressure, mmHg")]
+DiastolicBp = Annotated[int, Meta(ge=0, le=250, description="diastolic blood pressure, mmHg")]
+SpO2 = Annotated[int, Meta(ge=0, le=100, description="peripheral oxygen saturation, %")]
+RespRate = Annotated[int, Meta(ge=0, le=80, description="respiratory rate, /min")]
+TempC = Annotated[float, Meta(ge=25.0, le=45.0, description="body temperature, °C")]
+GlucoseMgDl = Annotated[int, Meta(ge=10, le=2000, description="blood glucose, mg/dL")]
+Etco2MmHg = Annotated[int, Meta(ge=0, le=150, description="end-tidal CO2, mmHg")]
+GcsEye = Annotated[int, Meta(ge=1, le=4, description="GCS eye opening, 1-4")]
+GcsVerbal = Annotated[int, Meta(ge=1, le=5, description="GCS verbal response, 1-5")]
+GcsMotor = Annotated[int, Meta(ge=1, le=6, description="GCS motor response, 1-6")]
+Latitude = Annotated[float, Meta(ge=-90.0, le=90.0, description="WGS84 latitude, degrees")]
+Longitude = Annotated[float, Meta(ge=-180.0, le=180.0, description="WGS84 longitude, degrees")]
+
+Acvpu = Literal["A", "C", "V", "P", "U"]
+UnitStatus = Literal[
+    "en_route", "on_scene", "at_patient", "transporting", "at_destination", "transfer_of_care", "back_in_service"
+]
+Suspected = Literal["stemi", "stroke", "trauma", "sepsis", "cardiac_arrest", "obstetric", "general"]
+Sex = Literal["female", "male", "unknown"]
+TreatmentKind = Literal["drug", "airway", "iv", "tourniquet", "oxygen", "other"]
+Priority = Literal[1, 2, 3, 4]
+
+
+class Frame(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    """Base of every frame: ``type`` names it."""
+
+
+# Tablet -> server ---------------------------------------------------------------------------------------------------
+class Vitals(Frame, frozen=True, kw_only=True, tag="vitals"):
+    """One set of vital signs; any subset of the measurements, at least one."""
+
+    seq: Seq
+    incident: IncidentId
+    taken_at: UtcTime
+    hr: HeartRate | None = None
+    sbp: SystolicBp | None = None
+    dbp: DiastolicBp | None = None
+    spo2: SpO2 | None = None
+    spo2_scale: Literal[1, 2] = 1
+    rr: RespRate | None = None
+    temp_c: TempC | None = None
+    gcs_eye: GcsEye | None = None
+    gcs_verbal: GcsVerbal | None = None
+    gcs_motor: GcsMotor | None = None
+    glucose_mg_dl: GlucoseMgDl | None = None
+    etco2_mmhg: Etco2MmHg | None = None
+    avpu: Acvpu | None = None
+    on_oxygen: bool | None = None
+
+
+class Treatment(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: TreatmentKind
+    name: ShortText
+    dose: ShortText | None = None
+    given_at: UtcTime
+
+
+class Assessment(Frame, frozen=True, kw_only=True, tag="assessment"):
+    """The crew's assessment; each message states the fields it sets."""
+
+    seq: Seq
+    incident: IncidentId
+    taken_at: UtcTime
+    age_years: Annotated[int, Meta(ge=0, le=120)] | None = None
+    sex: Sex | None = None
+    chief_complaint: ShortText | None = None
+    suspected: Suspected | None = None
+    race: Annotated[int, Meta(ge=0, le=9, description="RACE stroke scale, 0-9")] | None = None
+    lams: Annotated[int, Meta(ge=0, le=5, description="LAMS stroke scale, 0-5")] | None = None
+    last_known_well: UtcTime | None = None
+    stemi: bool | None = None
+    mechanism: ShortText | None = None
+    triage_red: tuple[ShortText, ...] = ()
+    triage_yellow: tuple[ShortText, ...] = ()
+    treatments: tuple[Treatment, ...] = ()
+    notes: LongText | None = None
+
+
+class Position(Frame, frozen=True, kw_only=True, tag="position"):
+    seq: Seq
+    incident: IncidentId | None = None
+    taken_at: UtcTime
+    lat: Latitude
+    lon: Longitude
+    heading_deg: Annotated[float, Meta(ge=0.0, lt=360.0)] | None = None
+    speed_mps: Annotated[float, Meta(ge=0.0, le=100.0, description="ground speed, m/s")] | None = None
+
+
+class Status(Frame, frozen=True, kw_only=True, tag="status"):
+    """A NEMSIS eTimes moment."""
+
+    seq: Seq
+    incident: IncidentId | None = None
+    taken_at: UtcTime
+    status: UnitStatus
+
+
+TabletMessage = Vitals | Assessment | Position | Status
+TABLET_TYPES: Final = ("vitals", "assessment", "position", "status")
+
+
+# Incidents (dispatcher HTTP API and the state pushed to tablets and dashboards) -----------------------------------------
+class Location(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    lat: Latitude
+    lon: Longitude
+
+
+class NewIncident(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    location: Location
+    complaint: ShortText
+    priority: Priority
+
+
+class AssignUnit(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    unit: UnitId
+
+
+class SetDestination(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    hospital: HospitalId
+    reason: ShortText | None = None
+
+
+class IncidentState(Frame, frozen=True, kw_only=True, tag="incident"):
+    """An incident as it stands; pushed whenever it changes."""
+
+    id: IncidentId
+    region: str
+    created_at: UtcTime
+    location: Location
+    complaint: str
+    priority: Priority
+    unit: UnitId | None = None
+    destination: HospitalId | None = None
+
+
+# Derived state pushed with each event -------------------------------------------------------------------------------
+class News2View(Struct, frozen=True, kw_only=True):
+    score: int
+    band: str
+    partial: bool
+    missing: tuple[str, ...]
+
+
+class ShockIndexView(Struct, frozen=True, kw_only=True):
+    value: float
+    klass: str
+
+
+class Derived(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What the server computed from the incident's latest vitals and position."""
+
+    latest: dict[str, Any] = msgspec.field(default_factory=dict)
+    news2: News2View | None = None
+    shock_index: ShockIndexView | None = None
+    gcs_total: int | None = None
+    eta_s: int | None = None
+    distance_m: int | None = None
+
+
+EventBody = Vitals | Assessment | Position | Status | IncidentState
+
+
+class Event(Struct, frozen=True, kw_only=True):
+    """One stored event as it is fanned out: who sent it, when the server got it, what it was."""
+
+    incident: IncidentId | None
+    unit: UnitId | None
+    seq: Seq | None
+    received_at: UtcTime
+    body: EventBody
+    derived: Derived | None = None
+
+
+# Server -> tablet ---------------------------------------------------------------------------------------------------
+class Hello(Frame, frozen=True, kw_only=True, tag="hello"):
+    protocol: int = PROTOCOL_VERSION
+    unit: UnitId
+    last_seq: int
+    server_time: UtcTime
+    incident: IncidentState | None = None
+
+
+class Ack(Frame, frozen=True, kw_only=True, tag="ack"):
+    """Every seq up to ``upto`` is durable in PostgreSQL."""
+
+    upto: int
+
+
+ErrorCode = Literal[
+    "malformed", "unknown_type", "invalid_field", "implausible", "not_assigned", "unavailable"
+]
+
+
+class Error(Frame, frozen=True, kw_only=True, tag="error"):
+    """A refused frame: nothing was stored. ``seq`` is the refused frame's, when it could be read."""
+
+    code: ErrorCode
+    field: str | None = None
+    reason: str
+    seq: int | None = None
+
+
+class Assignment(Frame, frozen=True, kw_only=True, tag="assignment"):
+    """The unit's current incident changed (assigned, destination set)."""
+
+    incident: IncidentState
+
+
+# Server -> dashboard ------------------------------------------------------------------------------------------------
+class FeedHello(Frame, frozen=True, kw_only=True, tag="feed_hello"):
+    protocol: int = PROTOCOL_VERSION
+    hospital: HospitalId
+    after: str
+    server_time: UtcTime
+
+
+class FeedEvent(Frame, frozen=True, kw_only=True, tag="event"):
+    """``id`` is the feed position: give it back as ``after`` on reconnect to resume with no gap."""
+
+    id: str
+    event: Event
+
+
+class Reset(Frame, frozen=True, kw_only=True, tag="reset"):
+    """The resume point is older than what the feed keeps: forget local state, a full replay follows."""
+
+    reason: str
+
+
+ServerToTablet = Hello | Ack | Error | Assignment
+ServerToDashboard = FeedHello | FeedEvent | Reset | Error
+
+tablet_decoder: Final = msgspec.json.Decoder(TabletMessage)
+event_decoder: Final = msgspec.json.Decoder(Event)
+incident_decoder: Final = msgspec.json.Decoder(IncidentState)
+encoder: Final = msgspec.json.Encoder()
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of every frame, generated from the Structs (never written by hand)."""
+    roots: tuple[Any, ...] = (TabletMessage, ServerToTablet, ServerToDashboard, NewIncident, AssignUnit, SetDestination)
+    (tablet, to_tablet, to_dashboard, *requests), components = msgspec.json.schema_components(
+        roots, ref_template="#/$defs/{name}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"prealert wire protocol v{PROTOCOL_VERSION}",
+        "$defs": components,
+        "properties": {
+            "tablet_to_server": tablet,
+            "server_to_tablet": to_tablet,
+            "server_to_dashboard": to_dashboard,
+            "new_incident": requests[0],
+            "assign_unit": requests[1],
+            "set_destination": requests[2],
+        },
+    }
+
+
+class CloseCode:
+    """Websocket close codes the service uses (4xxx are ours, after the HTTP statuses they mirror)."""
+
+    GOING_AWAY: Final = 1001       # the server is shutting down: reconnect
+    TOO_BIG: Final = 1009          # a frame over the size limit
+    SERVER_ERROR: Final = 1011     # an unexpected error; reconnect
+    BAD_REQUEST: Final = 4400      # the connection request itself is wrong (e.g. a malformed resume id)
+    UNAUTHENTICATED: Final = 4401  # no token, a malformed, tampered or expired token
+    FORBIDDEN: Final = 4403        # a valid token for another unit or hospital, or another role
+    TOO_SLOW: Final = 4408         # a dashboard that fell a whole queue behind: reconnect with its last id
+
+
+SUBPROTOCOL: Final = "prealert.v1"
+BEARER_PREFIX: Final = "bearer."
+
+
+def bearer_token(subprotocols: list[str], authorization: str | None) -> str | None:
+    """The access token of a websocket: a ``bearer.<token>`` subprotocol (browsers) or an Authorization header."""
+    for offered in subprotocols:
+        if offered.startswith(BEARER_PREFIX):
+            return offered[len(BEARER_PREFIX):]
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None

@@ -1,0 +1,37 @@
+"""The wired-up services one process shares; built by the composition root (``prealert.bootstrap``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from dispatch import tokens
+from dispatch.incidents import Incidents
+from dispatch.ingest import Ingest
+from dispatch.live import Live
+from dispatch.pg import EventWriter, Pool
+from dispatch.region import Region
+from dispatch.settings import Settings
+from dispatch.unit_notify import UnitNotifier
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    region: Region
+    secret: str
+    pool: Pool
+    redis: Redis
+    live: Live
+    writer: EventWriter
+    ingest: Ingest
+    incidents: Incidents
+    notifier: UnitNotifier
+    clock: Callable[[], datetime]
+
+    def authenticate(self, token: str | None) -> tokens.Principal:
+        return tokens.verify(self.secret, token, now=int(time.time()))

@@ -1,0 +1,69 @@
+"""The service's settings: one typed object, read once at the composition root and passed down.
+
+``Settings.from_env`` is the only place that reads the environment. Every limit has a safe default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from dispatch.frames import Limits
+
+
+def _default_regions() -> Path:
+    return Path(__file__).parent / "regions"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".prealert")
+    region: str = "pittsburgh"
+    regions_dir: Path = field(default_factory=_default_regions)
+    # Servers: None means "start the embedded ones under data_dir"
+    redis_url: str | None = None
+    database_url: str | None = None
+    # Secrets: None means "generate one under data_dir and keep it"
+    token_secret: str | None = None
+    # Limits
+    max_frame_bytes: int = 64 * 1024
+    frame_limits: Limits = field(default_factory=Limits)
+    tablet_rate_per_s: float = 50.0
+    tablet_burst: int = 200
+    dashboard_queue: int = 10_000
+    feed_retention: timedelta = timedelta(hours=24)
+    # Durability
+    write_batch: int = 500
+    # Demo
+    print_tokens: bool = True
+    token_ttl: timedelta = timedelta(hours=12)
+    emergency_speed_mps: float = 13.9  # ~50 km/h over the straight line, until road routing lands
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(f"PREALERT_{name}")
+            return value if value else None
+
+        base = cls()
+        return cls(
+            host=get("HOST") or base.host,
+            port=int(get("PORT") or base.port),
+            data_dir=Path(get("DATA_DIR") or base.data_dir),
+            region=get("REGION") or base.region,
+            redis_url=get("REDIS_URL"),
+            database_url=get("DATABASE_URL"),
+            token_secret=get("TOKEN_SECRET"),
+            max_frame_bytes=int(get("MAX_FRAME_BYTES") or base.max_frame_bytes),
+            tablet_rate_per_s=float(get("TABLET_RATE_PER_S") or base.tablet_rate_per_s),
+            tablet_burst=int(get("TABLET_BURST") or base.tablet_burst),
+            dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
+            print_tokens=(get("PRINT_TOKENS") or "1") != "0",
+            log_level=get("LOG_LEVEL") or base.log_level,
+        )

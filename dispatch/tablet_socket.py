@@ -1,0 +1,141 @@
+"""The tablet's websocket, ``/v1/units/{unit}/socket``: one per unit, authenticated from the first byte.
+
+Thin: authenticate, say hello, then hand each frame to ``Ingest`` and send back what it says. Acks are sent by their
+own task as the durable writer confirms seqs (coalesced: one ack covers every seq up to it). A flooding tablet is
+slowed down (the socket is not read until its bucket refills), never answered by dropping frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dispatch import pg, tokens
+from dispatch.errors import AuthError, ForbiddenError
+from dispatch.metrics import ACKS, SOCKETS
+from dispatch.protocol import (
+    SUBPROTOCOL, Ack, Assignment, CloseCode, Hello, IncidentState, ServerToTablet, bearer_token, encoder,
+    incident_decoder,
+)
+from dispatch.sequence import UnitSequence
+from dispatch.services import Services
+from dispatch.throttle import TokenBucket
+
+log = logging.getLogger("prealert.tablet")
+
+
+async def accept_authenticated(ws: WebSocket, services: Services, role: tokens.Role,
+                               scope: str) -> tokens.Principal | None:
+    """Accept the socket, then check its token; close with 4401/4403 (and return None) when it may not be here."""
+    token = bearer_token(list(ws.scope.get("subprotocols", [])), ws.headers.get("authorization"))
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", []) else None)
+    try:
+        return tokens.require(services.authenticate(token), role, scope)
+    except ForbiddenError as exc:
+        await ws.close(CloseCode.FORBIDDEN, reason=str(exc)[:120])
+    except AuthError as exc:
+        await ws.close(CloseCode.UNAUTHENTICATED, reason=str(exc)[:120])
+    log.info("socket refused", extra={"role": role, "scope": scope})
+    return None
+
+
+async def receive_frame(ws: WebSocket) -> str | bytes:
+    """The next text or binary frame; ``WebSocketDisconnect`` when the client has gone."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text: str | None = message.get("text")
+    return text if text is not None else bytes(message.get("bytes") or b"")
+
+
+class TabletSession:
+    def __init__(self, ws: WebSocket, services: Services, unit: str, sequence: UnitSequence) -> None:
+        self.ws = ws
+        self.services = services
+        self.unit = unit
+        self.sequence = sequence
+        self._send_lock = asyncio.Lock()
+        self._ack_wanted = asyncio.Event()
+        self._acked = sequence.durable_upto
+
+    async def send(self, frame: ServerToTablet) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(encoder.encode(frame).decode())
+
+    async def hello(self) -> None:
+        incident = await self._current_incident()
+        await self.send(Hello(unit=self.unit, last_seq=self.sequence.durable_upto,
+                              server_time=self.services.clock(), incident=incident))
+
+    async def _current_incident(self) -> IncidentState | None:
+        number = await self.services.live.unit_incident(self.unit)
+        return await self._incident(number) if number else None
+
+    async def _incident(self, number: int) -> IncidentState | None:
+        raw = await self.services.live.incident_state(number)
+        return incident_decoder.decode(raw) if raw else None
+
+    async def receive_loop(self) -> None:
+        settings = self.services.settings
+        bucket = TokenBucket(settings.tablet_rate_per_s, settings.tablet_burst)
+        while True:
+            raw = await receive_frame(self.ws)
+            outcome = await self.services.ingest.accept(self.unit, self.sequence, raw)
+            if outcome.reply is not None:
+                await self.send(outcome.reply)
+            if outcome.pending is not None:
+                seq, done = outcome.pending
+                done.add_done_callback(lambda _f, seq=seq: self._durable(seq))
+            if wait := bucket.take(time.monotonic()):
+                await asyncio.sleep(wait)
+
+    def _durable(self, seq: int) -> None:
+        if self.sequence.durable(seq) is not None:
+            self._ack_wanted.set()
+
+    async def ack_loop(self) -> None:
+        while True:
+            await self._ack_wanted.wait()
+            self._ack_wanted.clear()
+            upto = self.sequence.durable_upto
+            if upto > self._acked:
+                self._acked = upto
+                ACKS.inc()
+                await self.send(Ack(upto=upto))
+
+    async def assignment_loop(self) -> None:
+        queue = self.services.notifier.listen(self.unit)
+        try:
+            while True:
+                incident = await self._incident(await queue.get())
+                if incident is not None:
+                    await self.send(Assignment(incident=incident))
+        finally:
+            self.services.notifier.forget(self.unit, queue)
+
+
+async def tablet_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    unit = ws.path_params["unit"]
+    if await accept_authenticated(ws, services, "paramedic", unit) is None:
+        return
+    session = TabletSession(ws, services, unit, UnitSequence(await pg.last_seq(services.pool, unit)))
+    SOCKETS.labels(kind="tablet").inc()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await session.hello()
+        tasks = [asyncio.create_task(session.ack_loop()), asyncio.create_task(session.assignment_loop())]
+        await session.receive_loop()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        SOCKETS.labels(kind="tablet").dec()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task

@@ -1,0 +1,56 @@
+"""Tells this process's tablet sockets that their unit's incident changed (Redis pub/sub, one connection per process).
+
+Pub/sub may miss a message while a connection is down; that is safe because every tablet (re)connect starts with a
+``hello`` that carries the unit's current incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from dispatch.live import PREFIX
+
+log = logging.getLogger("prealert.notify")
+_PATTERN = f"{PREFIX}unit:*:notify"
+
+
+class UnitNotifier:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._listeners: defaultdict[str, set[asyncio.Queue[int]]] = defaultdict(set)
+
+    def listen(self, unit: str) -> asyncio.Queue[int]:
+        queue: asyncio.Queue[int] = asyncio.Queue(maxsize=100)
+        self._listeners[unit].add(queue)
+        return queue
+
+    def forget(self, unit: str, queue: asyncio.Queue[int]) -> None:
+        self._listeners[unit].discard(queue)
+        if not self._listeners[unit]:
+            del self._listeners[unit]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except (RedisConnectionError, OSError) as exc:
+                log.warning("unit notifications interrupted, resubscribing", extra={"error": str(exc)})
+                await asyncio.sleep(0.5)
+
+    async def _listen_once(self) -> None:
+        async with self._redis.pubsub() as pubsub:
+            await pubsub.psubscribe(_PATTERN)
+            async for message in pubsub.listen():
+                if message["type"] == "pmessage":
+                    self._deliver(message["channel"].decode().split(":")[2], int(message["data"]))
+
+    def _deliver(self, unit: str, incident: int) -> None:
+        for queue in self._listeners.get(unit, ()):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(incident)

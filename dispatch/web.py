@@ -1,0 +1,180 @@
+"""The dispatcher's HTTP API, health, readiness, metrics and the tablet and console pages.
+
+Thin: parse (strictly, with the protocol's Structs), check the caller's role and scope, call a service, encode.
+Errors become HTTP statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from dispatch import pg, tokens
+from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
+from dispatch.frames import error_from
+from dispatch.protocol import AssignUnit, NewIncident, SetDestination, encoder
+from dispatch.services import Services
+from dispatch.tablet_socket import tablet_endpoint
+
+STATIC = Path(__file__).parent / "static"
+T = TypeVar("T")
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(encoder.encode(payload), status_code=status, media_type="application/json")
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _principal(request: Request, role: tokens.Role) -> tokens.Principal:
+    services = _services(request)
+    return tokens.require(services.authenticate(_bearer(request)), role,
+                          services.region.name if role == "dispatcher" else None)
+
+
+async def _body(request: Request, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(await request.body(), type=kind, strict=True)
+    except msgspec.DecodeError as exc:
+        raise error_from(exc, None) from None
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = _services(request)
+    checks: dict[str, Any] = {}
+    try:
+        checks["redis"] = await services.live.ping()
+    except Exception as exc:  # readiness reports any failure as not ready
+        checks["redis"] = False
+        checks["redis_error"] = str(exc)
+    try:
+        version = await pg.schema_version(services.pool)
+        checks["postgres"] = True
+        checks["migrations"] = version == pg.migrations()[-1][0]
+        checks["schema_version"] = version
+    except Exception as exc:  # readiness reports any failure as not ready
+        checks["postgres"] = False
+        checks["postgres_error"] = str(exc)
+    ready = bool(checks["redis"] and checks["postgres"] and checks.get("migrations"))
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def list_hospitals(request: Request) -> Response:
+    services = _services(request)
+    services.authenticate(_bearer(request))
+    return _json([{"id": h.id, "name": h.name, "lat": h.lat, "lon": h.lon, "trauma_level": h.trauma_level,
+                   "pediatric": h.pediatric} for h in services.region.hospitals.values()])
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+async def create_incident(request: Request) -> Response:
+    who = _principal(request, "dispatcher")
+    body = await _body(request, NewIncident)
+    return _json(await _services(request).incidents.create(body, actor=who.subject), status=201)
+
+
+async def list_incidents(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    return _json(await _services(request).incidents.list())
+
+
+def _incident_id(request: Request) -> int:
+    raw = request.path_params["incident"]
+    if not raw.isdigit() or not 0 < int(raw) <= 2**53:
+        raise ProtocolError("invalid_field", "expected a positive incident number", field="incident")
+    return int(raw)
+
+
+async def get_incident(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    return _json(await _services(request).incidents.get(_incident_id(request)))
+
+
+async def assign_unit(request: Request) -> Response:
+    who = _principal(request, "dispatcher")
+    body = await _body(request, AssignUnit)
+    return _json(await _services(request).incidents.assign(_incident_id(request), body.unit, actor=who.subject))
+
+
+async def set_destination(request: Request) -> Response:
+    who = _principal(request, "dispatcher")
+    body = await _body(request, SetDestination)
+    incidents = _services(request).incidents
+    return _json(await incidents.set_destination(_incident_id(request), body.hospital, body.reason,
+                                                 actor=who.subject))
+
+
+def page(name: str) -> Route:
+    async def serve(request: Request) -> Response:
+        return FileResponse(STATIC / f"{name}.html", headers={"cache-control": "no-cache"})
+
+    return Route(f"/{name}", serve)
+
+
+def _error(status: int, code: str, reason: str, field: str | None = None) -> Response:
+    return _json({"type": "error", "code": code, "field": field, "reason": reason}, status)
+
+
+async def on_protocol_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProtocolError)
+    return _error(422, exc.code, exc.reason, exc.field)
+
+
+async def on_auth_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ForbiddenError):
+        return _error(403, "forbidden", str(exc))
+    return _error(401, "unauthenticated", str(exc))
+
+
+async def on_not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, "not_found", str(exc))
+
+
+async def on_conflict(request: Request, exc: Exception) -> Response:
+    return _error(409, "conflict", str(exc))
+
+
+EXCEPTION_HANDLERS = {
+    ProtocolError: on_protocol_error, AuthError: on_auth_error, NotFoundError: on_not_found,
+    ConflictError: on_conflict,
+}
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/v1/hospitals", list_hospitals),
+        Route("/v1/incidents", create_incident, methods=["POST"]),
+        Route("/v1/incidents", list_incidents, methods=["GET"]),
+        Route("/v1/incidents/{incident}", get_incident),
+        Route("/v1/incidents/{incident}/assign", assign_unit, methods=["POST"]),
+        Route("/v1/incidents/{incident}/destination", set_destination, methods=["POST"]),
+        WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
+        page("tablet"),
+        page("console"),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]

@@ -1,0 +1,3 @@
+from prealert.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""``prealert``: ``serve`` the service, print the protocol's JSON ``schema``, issue a ``token``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from dispatch import protocol, tokens
+from dispatch.settings import Settings
+from prealert import bootstrap, logs
+from prealert.embedded import EmbeddedServers
+
+SCHEMA_PATH = Path("docs/protocol.schema.json")
+
+
+def schema_text() -> str:
+    return json.dumps(protocol.schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _demo_links(settings: Settings, secret: str) -> list[str]:
+    """The pages, each with a token for a demo unit, the dispatcher and every ED (in the fragment: never sent)."""
+    now, ttl = int(time.time()), int(settings.token_ttl.total_seconds())
+    base = f"http://{settings.host}:{settings.port}"
+
+    def token(role: tokens.Role, scope: str) -> str:
+        return tokens.issue(secret, role=role, scope=scope, subject=f"demo-{role}", now=now, ttl_s=ttl)
+
+    lines = [
+        f"  tablet (unit M1):   {base}/tablet#unit=M1&token={token('paramedic', 'M1')}",
+        f"  dispatch console:   {base}/console#token={token('dispatcher', settings.region)}",
+    ]
+    from dispatch import region
+
+    for hospital in region.load(settings.regions_dir, settings.region).hospitals.values():
+        lines.append(f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}"
+                     f"&token={token('ed', hospital.id)}")
+    return lines
+
+
+def serve(settings: Settings) -> int:
+    logs.configure(settings.log_level)
+    embedded: EmbeddedServers | None = None
+    if (settings.redis_url is None) != (settings.database_url is None):
+        print("set both PREALERT_REDIS_URL and PREALERT_DATABASE_URL, or neither (embedded)", file=sys.stderr)
+        return 2
+    redis_url, database_url = settings.redis_url, settings.database_url
+    if redis_url is None or database_url is None:
+        embedded = EmbeddedServers(settings.data_dir)
+        embedded.start()
+        redis_url, database_url = embedded.redis_url, embedded.database_url
+    try:
+        app = bootstrap.create_app(settings, redis_url=redis_url, database_url=database_url)
+        if settings.print_tokens:
+            links = _demo_links(settings, bootstrap.token_secret(settings))
+            print("prealert is starting. Pages:\n" + "\n".join(links), flush=True)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, ws_max_size=settings.max_frame_bytes,
+                                log_config=None, lifespan="on", ws_ping_interval=10, ws_ping_timeout=20)
+        uvicorn.Server(config).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="prealert", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service (embedded Redis and PostgreSQL unless their URLs are set)")
+    schema = sub.add_parser("schema", help="print the wire protocol's JSON Schema, or write it with --write")
+    schema.add_argument("--write", action="store_true", help=f"write {SCHEMA_PATH}")
+    token = sub.add_parser("token", help="issue an access token (signed with the service's secret)")
+    token.add_argument("--role", choices=["paramedic", "dispatcher", "ed"], required=True)
+    token.add_argument("--scope", required=True, help="the unit, region or hospital id")
+    token.add_argument("--subject", default="cli")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(os.environ)
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "schema":
+        if args.write:
+            SCHEMA_PATH.write_text(schema_text())
+        else:
+            sys.stdout.write(schema_text())
+        return 0
+    print(tokens.issue(bootstrap.token_secret(settings), role=args.role, scope=args.scope, subject=args.subject,
+                       now=int(time.time()), ttl_s=args.ttl))
+    return 0
