@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -44,6 +45,14 @@ def _demo_links(settings: Settings, secret: str) -> list[str]:
     return lines
 
 
+class _Stopped(Exception):
+    """Raised by the signal uvicorn re-raises after its graceful shutdown, so that ours runs too."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def serve(settings: Settings) -> int:
     logs.configure(settings.log_level)
     embedded: EmbeddedServers | None = None
@@ -62,7 +71,11 @@ def serve(settings: Settings) -> int:
             print("prealert is starting. Pages:\n" + "\n".join(links), flush=True)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, ws_max_size=settings.max_frame_bytes,
                                 log_config=None, lifespan="on", ws_ping_interval=10, ws_ping_timeout=20)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _raise_stopped)
         uvicorn.Server(config).run()
+    except _Stopped:
+        pass
     finally:
         if embedded is not None:
             embedded.stop()

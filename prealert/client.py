@@ -1,0 +1,181 @@
+"""Python clients of the wire protocol: a tablet with its outbox, and an ED dashboard that resumes from its last id.
+
+Used by the tests, the benchmarks and (later) the simulator. The tablet keeps every message until it is acked and
+resends the unacked ones after each ``hello``: exactly what the tablet page does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from dispatch.protocol import BEARER_PREFIX, SUBPROTOCOL
+
+Json = dict[str, Any]
+
+
+def subprotocols(token: str) -> list[Subprotocol]:
+    return [Subprotocol(SUBPROTOCOL), Subprotocol(BEARER_PREFIX + token)]
+
+
+@dataclass
+class TabletClient:
+    ws_base: str
+    unit: str
+    token: str
+    outbox: dict[int, bytes] = field(default_factory=dict)
+    next_seq: int = 1
+    acked: int = 0
+    hello: Json | None = None
+    errors: list[Json] = field(default_factory=list)
+    assignments: list[Json] = field(default_factory=list)
+    on_ack: Callable[[int], None] | None = None
+    ws: ClientConnection | None = None
+    _reader: asyncio.Task[None] | None = None
+    _ack_changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def url(self) -> str:
+        return f"{self.ws_base}/v1/units/{self.unit}/socket"
+
+    async def connect(self) -> Json:
+        self.ws = await connect(self.url, subprotocols=subprotocols(self.token), max_size=None)
+        hello: Json = msgspec.json.decode(await self.ws.recv())
+        if hello.get("type") != "hello":
+            raise RuntimeError(f"expected hello, got {hello}")
+        self.hello = hello
+        self._acked_upto(int(hello["last_seq"]))
+        self.next_seq = max(self.next_seq, int(hello["last_seq"]) + 1)
+        self._reader = asyncio.create_task(self._read(self.ws))
+        for seq in sorted(self.outbox):
+            await self.ws.send(self.outbox[seq].decode())
+        return hello
+
+    async def send(self, message: Json) -> int:
+        """Give ``message`` the next seq, keep it in the outbox and send it if connected."""
+        seq = self.next_seq
+        self.next_seq += 1
+        data = msgspec.json.encode({**message, "seq": seq})
+        self.outbox[seq] = data
+        if self.ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(data.decode())
+        return seq
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send(frame)
+
+    def _acked_upto(self, upto: int) -> None:
+        for seq in [s for s in self.outbox if s <= upto]:
+            del self.outbox[seq]
+        if upto > self.acked:
+            self.acked = upto
+            if self.on_ack is not None:
+                self.on_ack(upto)
+        self._ack_changed.set()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                frame: Json = msgspec.json.decode(raw)
+                if frame["type"] == "ack":
+                    self._acked_upto(int(frame["upto"]))
+                elif frame["type"] == "error":
+                    self.errors.append(frame)
+                    if frame.get("seq") is not None:
+                        self.outbox.pop(int(frame["seq"]), None)
+                    self._ack_changed.set()
+                elif frame["type"] == "assignment":
+                    self.assignments.append(frame["incident"])
+                    self._ack_changed.set()
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._ack_changed.clear()
+                await self._ack_changed.wait()
+
+    async def wait_acked(self, seq: int, timeout: float = 30.0) -> None:
+        await self.wait(lambda: self.acked >= seq, timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.disconnected()
+
+    async def abort(self) -> None:
+        """Cut the connection without a closing handshake, as a lost signal does."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        await self.disconnected()
+
+    async def disconnected(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self.ws = None
+
+
+@dataclass
+class DashboardClient:
+    ws_base: str
+    hospital: str
+    token: str
+    last_id: str | None = None
+    events: list[tuple[str, Json]] = field(default_factory=list)
+    resets: int = 0
+    on_event: Callable[[str, Json], None] | None = None
+    ws: ClientConnection | None = None
+    _reader: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self) -> Json:
+        query = f"?after={self.last_id}" if self.last_id else ""
+        url = f"{self.ws_base}/v1/hospitals/{self.hospital}/feed{query}"
+        self.ws = await connect(url, subprotocols=subprotocols(self.token), max_size=None)
+        first: Json = msgspec.json.decode(await self.ws.recv())
+        if first["type"] == "reset":
+            self.resets += 1
+            first = msgspec.json.decode(await self.ws.recv())
+        if first["type"] != "feed_hello":
+            raise RuntimeError(f"expected feed_hello, got {first}")
+        self._reader = asyncio.create_task(self._read(self.ws))
+        return first
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                frame: Json = msgspec.json.decode(raw)
+                if frame["type"] == "event":
+                    self.last_id = frame["id"]
+                    self.events.append((frame["id"], frame["event"]))
+                    if self.on_event is not None:
+                        self.on_event(frame["id"], frame["event"])
+                    self._changed.set()
+
+    def bodies(self, kind: str, unit: str | None = None) -> list[Json]:
+        return [e["body"] for _, e in self.events
+                if e["body"]["type"] == kind and (unit is None or e["unit"] == unit)]
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self.ws = None

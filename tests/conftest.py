@@ -1,0 +1,189 @@
+"""Fixtures for every tier. The suite starts its own real Redis and PostgreSQL (the embedded servers, on private
+Unix sockets) unless ``PREALERT_TEST_REDIS_URL`` and ``PREALERT_TEST_DATABASE_URL`` name external ones, and runs
+the service as real ``prealert serve`` processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from dispatch import tokens
+from prealert.client import DashboardClient, TabletClient
+from prealert.embedded import EmbeddedServers
+
+SECRET = secrets.token_urlsafe(32)
+REGION = "pittsburgh"
+
+
+def iso(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Backends:
+    redis_url: str
+    database_url: str
+
+
+@dataclass
+class Service:
+    """One running ``prealert serve`` process."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _unique: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None = None, secret: str = SECRET) -> str:
+    return tokens.issue(secret, role=role, scope=scope, subject=f"test-{role}", now=now or int(time.time()),
+                        ttl_s=ttl_s)
+
+
+def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Service:
+    port = free_port()
+    env = {
+        **os.environ, "PREALERT_PORT": str(port), "PREALERT_DATA_DIR": str(data_dir),
+        "PREALERT_REDIS_URL": backends.redis_url, "PREALERT_DATABASE_URL": backends.database_url,
+        "PREALERT_TOKEN_SECRET": SECRET, "PREALERT_PRINT_TOKENS": "0", "PREALERT_TABLET_RATE_PER_S": "100000",
+        "PREALERT_TABLET_BURST": "100000", "PREALERT_LOG_LEVEL": "WARNING", **extra_env,
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"service-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "prealert", "serve"], env=env, stdout=log, stderr=log)
+    service = Service(port=port, process=process, log_path=log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{service.http}/readyz", timeout=1).status_code == 200:
+                return service
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"service not ready in 60 s: {log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    redis_url, database_url = os.environ.get("PREALERT_TEST_REDIS_URL"), os.environ.get("PREALERT_TEST_DATABASE_URL")
+    if redis_url and database_url:
+        yield Backends(redis_url, database_url)
+        return
+    servers = EmbeddedServers(tmp_path_factory.mktemp("servers"))
+    servers.start()
+    try:
+        yield Backends(servers.redis_url, servers.database_url)
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def service(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    running = start_service(backends, tmp_path_factory.mktemp("service"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def db(backends: Backends, service: Service) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(backends.database_url, min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+_counter = [0]
+
+
+def unique_unit(prefix: str = "T") -> str:
+    """A unit id no other test (or earlier run against the same servers) uses."""
+    _counter[0] += 1
+    return f"{prefix}{os.getpid() % 10000}x{int(time.time() * 1000) % 10**7}x{_counter[0]}"
+
+
+@dataclass
+class Scene:
+    """An incident with a unit assigned and a destination set, and clients for its tablet and the ED."""
+
+    incident: int
+    unit: str
+    hospital: str
+    service: Service
+
+    def tablet(self, service: Service | None = None) -> TabletClient:
+        return TabletClient((service or self.service).ws, self.unit, token("paramedic", self.unit))
+
+    def dashboard(self, service: Service | None = None, last_id: str | None = None) -> DashboardClient:
+        return DashboardClient((service or self.service).ws, self.hospital, token("ed", self.hospital),
+                               last_id=last_id)
+
+    def vitals(self, **values: Any) -> dict[str, Any]:
+        return {"type": "vitals", "incident": self.incident, "taken_at": iso(), **values}
+
+
+async def dispatcher_call(service: Service, method: str, path: str, body: Any = None,
+                          auth: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {auth or token('dispatcher', REGION)}"}
+    async with httpx.AsyncClient(base_url=service.http, timeout=10) as client:
+        return await client.request(method, path, json=body, headers=headers)
+
+
+async def make_scene(service: Service, hospital: str = "upmc-mercy") -> Scene:
+    created = await dispatcher_call(service, "POST", "/v1/incidents",
+                                    {"location": {"lat": 40.44, "lon": -79.99}, "complaint": "chest pain",
+                                     "priority": 1})
+    assert created.status_code == 201, created.text
+    incident = int(created.json()["id"])
+    unit = unique_unit()
+    assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})).is_success
+    routed = await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital})
+    assert routed.is_success, routed.text
+    return Scene(incident=incident, unit=unit, hospital=hospital, service=service)
+
+
+def in_minutes(minutes: float) -> str:
+    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
