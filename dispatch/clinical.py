@@ -135,9 +135,7 @@ def news2(
         None if acvpu is None else (0 if acvpu == "A" else 3),
         None if temp_c is None else _lookup(_tenths(temp_c), _TEMP_TENTHS, above=2),
     )
-    parts = tuple(
-        (name, points) for name, points in zip(_NEWS2_ORDER, scored, strict=True) if points is not None
-    )
+    parts = tuple((name, points) for name, points in zip(_NEWS2_ORDER, scored, strict=True) if points is not None)
     missing = tuple(name for name, points in zip(_NEWS2_ORDER, scored, strict=True) if points is None)
     score = sum(points for _, points in parts)
     band = _risk_band(score, any_three=any(points == 3 for _, points in parts))

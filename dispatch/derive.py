@@ -15,13 +15,26 @@ from dispatch.protocol import Derived, News2View, Position, ShockIndexView, Tabl
 from dispatch.region import Hospital, distance_m
 
 _VITALS_FIELDS: Final = (
-    "hr", "sbp", "dbp", "spo2", "spo2_scale", "rr", "temp_c", "gcs_eye", "gcs_verbal", "gcs_motor",
-    "glucose_mg_dl", "etco2_mmhg", "avpu", "on_oxygen",
+    "hr",
+    "sbp",
+    "dbp",
+    "spo2",
+    "spo2_scale",
+    "rr",
+    "temp_c",
+    "gcs_eye",
+    "gcs_verbal",
+    "gcs_motor",
+    "glucose_mg_dl",
+    "etco2_mmhg",
+    "avpu",
+    "on_oxygen",
 )
 
 
-def merge(latest: dict[str, Any], message: TabletMessage, destination: Hospital | None,
-          speed_mps: float) -> dict[str, Any]:
+def merge(
+    latest: dict[str, Any], message: TabletMessage, destination: Hospital | None, speed_mps: float
+) -> dict[str, Any]:
     """The incident's latest state after ``message``."""
     merged = dict(latest)
     if isinstance(message, Vitals):
@@ -36,8 +49,13 @@ def merge(latest: dict[str, Any], message: TabletMessage, destination: Hospital 
 
 def derived(latest: dict[str, Any]) -> Derived:
     news = clinical.news2(
-        rr=latest.get("rr"), spo2=latest.get("spo2"), on_oxygen=latest.get("on_oxygen"), sbp=latest.get("sbp"),
-        hr=latest.get("hr"), acvpu=latest.get("avpu"), temp_c=latest.get("temp_c"),
+        rr=latest.get("rr"),
+        spo2=latest.get("spo2"),
+        on_oxygen=latest.get("on_oxygen"),
+        sbp=latest.get("sbp"),
+        hr=latest.get("hr"),
+        acvpu=latest.get("avpu"),
+        temp_c=latest.get("temp_c"),
         spo2_scale=latest.get("spo2_scale", 1),
     )
     shock = clinical.shock_index(hr=latest.get("hr"), sbp=latest.get("sbp"))
@@ -45,8 +63,9 @@ def derived(latest: dict[str, Any]) -> Derived:
         latest=latest,
         news2=News2View(score=news.score, band=news.band, partial=news.partial, missing=news.missing),
         shock_index=ShockIndexView(value=shock.value, klass=shock.klass) if shock else None,
-        gcs_total=clinical.gcs_total(eye=latest.get("gcs_eye"), verbal=latest.get("gcs_verbal"),
-                                     motor=latest.get("gcs_motor")),
+        gcs_total=clinical.gcs_total(
+            eye=latest.get("gcs_eye"), verbal=latest.get("gcs_verbal"), motor=latest.get("gcs_motor")
+        ),
         eta_s=latest.get("eta_s"),
         distance_m=latest.get("distance_m"),
     )

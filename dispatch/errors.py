@@ -1,11 +1,11 @@
 """Errors of the dispatch package. They carry fields; the edges turn them into HTTP statuses and close codes.
 
-    PrealertError
-    ├── ProtocolError       a frame or request body was refused (code, field, reason, seq); nothing changed
-    ├── AuthError           no, bad or expired credential                       -> HTTP 401, close 4401
-    │   └── ForbiddenError  a valid credential outside its scope (unit, hospital) -> HTTP 403, close 4403
-    ├── NotFoundError       no such incident, unit or hospital                    -> HTTP 404
-    └── ConflictError       the request contradicts the current state             -> HTTP 409
+PrealertError
+├── ProtocolError       a frame or request body was refused (code, field, reason, seq); nothing changed
+├── AuthError           no, bad or expired credential                       -> HTTP 401, close 4401
+│   └── ForbiddenError  a valid credential outside its scope (unit, hospital) -> HTTP 403, close 4403
+├── NotFoundError       no such incident, unit or hospital                    -> HTTP 404
+└── ConflictError       the request contradicts the current state             -> HTTP 409
 """
 
 from __future__ import annotations

@@ -19,8 +19,19 @@ _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`(?: - a
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`(?: - at `\$\.?(?P<path>[^`]*)`)?$")
 _RANGE = re.compile(r"(<=|>=|<|>) ?-?\d")
 _MEASUREMENTS = (
-    "hr", "sbp", "dbp", "spo2", "rr", "temp_c", "gcs_eye", "gcs_verbal", "gcs_motor",
-    "glucose_mg_dl", "etco2_mmhg", "avpu", "on_oxygen",
+    "hr",
+    "sbp",
+    "dbp",
+    "spo2",
+    "rr",
+    "temp_c",
+    "gcs_eye",
+    "gcs_verbal",
+    "gcs_motor",
+    "glucose_mg_dl",
+    "etco2_mmhg",
+    "avpu",
+    "on_oxygen",
 )
 
 
@@ -55,21 +66,23 @@ def error_from(exc: msgspec.DecodeError, seq: int | None) -> ProtocolError:
     if m := _MISSING.match(message):
         return ProtocolError("invalid_field", "is required", field=_join(m["path"], m["field"]), seq=seq)
     if m := _UNKNOWN.match(message):
-        return ProtocolError("invalid_field", "is not a field of this message",
-                             field=_join(m["path"], m["field"]), seq=seq)
+        return ProtocolError(
+            "invalid_field", "is not a field of this message", field=_join(m["path"], m["field"]), seq=seq
+        )
     if m := _AT_PATH.match(message):
         path, reason = m["path"], m["reason"]
         if path == "type":
             return ProtocolError("unknown_type", reason, field="type", seq=seq)
-        code = "implausible" if _RANGE.search(reason) else "invalid_field"
-        return ProtocolError(code, reason, field=path, seq=seq)
+        if _RANGE.search(reason):
+            return ProtocolError("implausible", reason, field=path, seq=seq)
+        return ProtocolError("invalid_field", reason, field=path, seq=seq)
     return ProtocolError("invalid_field", message, seq=seq)
 
 
 def decode(raw: bytes | str, *, now: datetime, limits: Limits) -> TabletMessage:
     """Decode and check one tablet frame, or raise ``ProtocolError``."""
     try:
-        message = tablet_decoder.decode(raw)
+        message: TabletMessage = tablet_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise error_from(exc, _seq_of(raw)) from None
     check(message, now=now, limits=limits)
@@ -99,7 +112,10 @@ def _check_vitals(v: Vitals) -> None:
         raise ProtocolError("invalid_field", "a vitals set needs at least one measurement", seq=v.seq)
     if v.sbp is not None and v.dbp is not None and v.dbp >= v.sbp:
         raise ProtocolError(
-            "implausible", f"diastolic {v.dbp} mmHg is not below systolic {v.sbp} mmHg", field="dbp", seq=v.seq
+            "implausible",
+            f"diastolic {v.dbp} mmHg is not below systolic {v.sbp} mmHg",
+            field="dbp",
+            seq=v.seq,
         )
 
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from dispatch.errors import NotFoundError
 from dispatch.live import Live
-from dispatch.pg import Pool
+from dispatch.pg import Connection, Pool
 from dispatch.protocol import Event, IncidentState, Location, NewIncident, encoder
 from dispatch.region import Region
 
@@ -21,9 +21,14 @@ _COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destina
 
 def _state(row: asyncpg.Record) -> IncidentState:
     return IncidentState(
-        id=row["id"], region=row["region"], created_at=row["created_at"],
-        location=Location(lat=row["lat"], lon=row["lon"]), complaint=row["complaint"], priority=row["priority"],
-        unit=row["unit"], destination=row["destination"],
+        id=row["id"],
+        region=row["region"],
+        created_at=row["created_at"],
+        location=Location(lat=row["lat"], lon=row["lon"]),
+        complaint=row["complaint"],
+        priority=row["priority"],
+        unit=row["unit"],
+        destination=row["destination"],
     )
 
 
@@ -39,8 +44,13 @@ class Incidents:
             row = await conn.fetchrow(
                 f"INSERT INTO incidents (region, lat, lon, complaint, priority) VALUES ($1, $2, $3, $4, $5) "
                 f"RETURNING {_COLUMNS}",
-                self._region.name, body.location.lat, body.location.lon, body.complaint, body.priority,
+                self._region.name,
+                body.location.lat,
+                body.location.lon,
+                body.complaint,
+                body.priority,
             )
+            assert row is not None
             await self._log(conn, row["id"], actor, "created", {"priority": body.priority})
             return await self._publish(_state(row))
 
@@ -60,17 +70,21 @@ class Incidents:
 
     async def list(self) -> list[IncidentState]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM incidents WHERE region = $1 ORDER BY id DESC LIMIT 500", self._region.name
+            f"SELECT {_COLUMNS} FROM incidents WHERE region = $1 ORDER BY id DESC LIMIT 500",
+            self._region.name,
         )
         return [_state(r) for r in rows]
 
-    async def _change(self, incident: int, column: str, value: str, actor: str,
-                      detail: dict[str, Any]) -> IncidentState:
+    async def _change(
+        self, incident: int, column: str, value: str, actor: str, detail: dict[str, Any]
+    ) -> IncidentState:
         assert column in ("unit", "destination")
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"UPDATE incidents SET {column} = $2 WHERE id = $1 AND region = $3 RETURNING {_COLUMNS}",
-                incident, value, self._region.name,
+                incident,
+                value,
+                self._region.name,
             )
             if row is None:
                 raise NotFoundError("incident", str(incident))
@@ -80,14 +94,22 @@ class Incidents:
             return await self._publish(_state(row))
 
     @staticmethod
-    async def _log(conn: asyncpg.Connection, incident: int, actor: str, change: str, detail: dict[str, Any]) -> None:
+    async def _log(conn: Connection, incident: int, actor: str, change: str, detail: dict[str, Any]) -> None:
         await conn.execute(
             "INSERT INTO incident_changes (incident_id, actor, change, detail) VALUES ($1, $2, $3, $4::jsonb)",
-            incident, actor, change, json.dumps(detail),
+            incident,
+            actor,
+            change,
+            json.dumps(detail),
         )
 
     async def _publish(self, state: IncidentState) -> IncidentState:
         event = Event(incident=state.id, unit=state.unit, seq=None, received_at=self._clock(), body=state)
-        await self._live.put_incident(incident=state.id, state=encoder.encode(state), event=encoder.encode(event),
-                                      unit=state.unit, destination=state.destination)
+        await self._live.put_incident(
+            incident=state.id,
+            state=encoder.encode(state),
+            event=encoder.encode(event),
+            unit=state.unit,
+            destination=state.destination,
+        )
         return state

@@ -35,8 +35,15 @@ class Outcome:
 
 
 class Ingest:
-    def __init__(self, *, live: Live, writer: EventWriter, region: Region, settings: Settings,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        live: Live,
+        writer: EventWriter,
+        region: Region,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
         self._live = live
         self._writer = writer
         self._region = region
@@ -58,19 +65,38 @@ class Ingest:
             return Outcome()
         return await self._accept_new(unit, sequence, message, now)
 
-    async def _accept_new(self, unit: str, sequence: UnitSequence, message: TabletMessage,
-                          now: datetime) -> Outcome:
+    async def _accept_new(self, unit: str, sequence: UnitSequence, message: TabletMessage, now: datetime) -> Outcome:
         event, latest = await self._event(unit, message, now)
         field, value = _unit_state(message)
-        fanout = await self._live.ingest(unit=unit, seq=message.seq, incident=message.incident, event=event,
-                                         latest=latest, unit_field=field, unit_value=value)
+        fanout = await self._live.ingest(
+            unit=unit,
+            seq=message.seq,
+            incident=message.incident,
+            event=event,
+            latest=latest,
+            unit_field=field,
+            unit_value=value,
+        )
         if fanout.verdict == "not_assigned":
             sequence.durable(message.seq)
             REFUSED.labels(code="not_assigned").inc()
-            return Outcome(reply=Error(code="not_assigned", field="incident", seq=message.seq,
-                                       reason=f"incident {message.incident} is not assigned to unit {unit}"))
-        row = EventRow(unit=unit, seq=message.seq, incident=message.incident, type=_type_of(message),
-                       taken_at=message.taken_at, received_at=now, body=encoder.encode(message).decode())
+            return Outcome(
+                reply=Error(
+                    code="not_assigned",
+                    field="incident",
+                    seq=message.seq,
+                    reason=f"incident {message.incident} is not assigned to unit {unit}",
+                )
+            )
+        row = EventRow(
+            unit=unit,
+            seq=message.seq,
+            incident=message.incident,
+            type=_type_of(message),
+            taken_at=message.taken_at,
+            received_at=now,
+            body=encoder.encode(message).decode(),
+        )
         return Outcome(pending=(message.seq, await self._writer.write(row)))
 
     async def _event(self, unit: str, message: TabletMessage, now: datetime) -> tuple[bytes, bytes | None]:
@@ -81,8 +107,14 @@ class Ingest:
         latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
         hospital = self._region.hospitals.get(destination) if destination else None
         merged = derive.merge(latest, message, hospital, self._settings.emergency_speed_mps)
-        event = Event(incident=message.incident, unit=unit, seq=message.seq, received_at=now, body=message,
-                      derived=derive.derived(merged))
+        event = Event(
+            incident=message.incident,
+            unit=unit,
+            seq=message.seq,
+            received_at=now,
+            body=message,
+            derived=derive.derived(merged),
+        )
         return encoder.encode(event), encoder.encode(merged)
 
 

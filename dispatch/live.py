@@ -14,7 +14,7 @@ Each multi-key change is one Lua script, so a reader never sees half of it. One 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from redis.asyncio import Redis
 
@@ -78,6 +78,22 @@ class Fanout:
 FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
 
 
+def _bytes(value: object) -> bytes:
+    """A Redis reply that must be bytes (the client is not decoding)."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"expected bytes from Redis, got {type(value).__name__}")
+    return value
+
+
+def _optional(value: object) -> bytes | None:
+    return None if value is None else _bytes(value)
+
+
+def entries_of(reply: Any) -> list[FeedEntry]:
+    """Stream entries from an XRANGE or XREAD reply, as (id, event JSON)."""
+    return [(_bytes(entry_id).decode(), _bytes(fields[b"e"])) for entry_id, fields in reply]
+
+
 def _key(*parts: object) -> str:
     return PREFIX + ":".join(str(p) for p in parts)
 
@@ -92,54 +108,69 @@ class Live:
         self._ingest = redis.register_script(_INGEST)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
 
-    # Tablet events ---------------------------------------------------------------------------------------------------
+    # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
         """The incident's merged latest vitals (JSON) and its destination."""
         latest, destination = await self.redis.hmget(_key("incident", incident), ["latest", "destination"])
-        return latest, destination.decode() if destination else None
+        return _optional(latest), _bytes(destination).decode() if destination else None
 
-    async def ingest(self, *, unit: str, seq: int, incident: int | None, event: bytes, latest: bytes | None,
-                     unit_field: str, unit_value: bytes) -> Fanout:
+    async def ingest(
+        self,
+        *,
+        unit: str,
+        seq: int,
+        incident: int | None,
+        event: bytes,
+        latest: bytes | None,
+        unit_field: str,
+        unit_value: bytes,
+    ) -> Fanout:
         """Dedupe by (unit, seq) across every process, then append to the incident's and hospital's streams."""
         inc = "" if incident is None else str(incident)
-        keys = [_key("unit", unit), _key("unit", unit, "incidents"), _key("incident", inc), _key("incident", inc, "events")]
-        args = [seq, inc, event, latest or b"", unit_field, unit_value]
-        verdict, hospital, feed_id = await self._ingest(keys=keys, args=args)
-        return Fanout(verdict=verdict.decode(), hospital=hospital.decode() or None, feed_id=feed_id.decode() or None)
+        keys = [
+            _key("unit", unit),
+            _key("unit", unit, "incidents"),
+            _key("incident", inc),
+            _key("incident", inc, "events"),
+        ]
+        args: list[bytes | str | int] = [seq, inc, event, latest or b"", unit_field, unit_value]
+        verdict, hospital, feed_id = (_bytes(v).decode() for v in await self._ingest(keys=keys, args=args))
+        if verdict not in ("ok", "repeat", "not_assigned"):
+            raise ValueError(f"unexpected ingest verdict {verdict!r}")
+        return Fanout(verdict=verdict, hospital=hospital or None, feed_id=feed_id or None)  # type: ignore[arg-type]
 
-    # Incidents ----------------------------------------------------------------------------------------------------------
-    async def put_incident(self, *, incident: int, state: bytes, event: bytes, unit: str | None,
-                           destination: str | None) -> str | None:
+    # Incidents ----------
+    async def put_incident(
+        self, *, incident: int, state: bytes, event: bytes, unit: str | None, destination: str | None
+    ) -> str | None:
         """Store the incident's state and push it to the unit and to the feeds it concerns.
 
         A new destination receives the incident's whole history first; a former destination receives this last
         state (so its dashboard knows the patient is no longer coming) and nothing after it.
         """
         keys = [_key("incident", incident), _key("incident", incident, "events")]
-        old: bytes = await self._put_incident(keys=keys, args=[state, event, unit or "", destination or "", incident])
-        return old.decode() or None
+        args: list[bytes | str | int] = [state, event, unit or "", destination or "", incident]
+        return _bytes(await self._put_incident(keys=keys, args=args)).decode() or None
 
     async def incident_state(self, incident: int) -> bytes | None:
-        state: bytes | None = await self.redis.hget(_key("incident", incident), "state")
-        return state
+        return _optional(await self.redis.hget(_key("incident", incident), "state"))
 
     async def unit_incident(self, unit: str) -> int | None:
         value = await self.redis.hget(_key("unit", unit), "incident")
         return int(value) if value else None
 
-    # Feeds --------------------------------------------------------------------------------------------------------------
+    # Feeds ----------
     async def feed_tail(self, hospital: str) -> str:
         """The id of the newest entry of the feed, or 0-0."""
         newest = await self.redis.xrevrange(feed_key(hospital), count=1)
-        return newest[0][0].decode() if newest else "0-0"
+        return entries_of(newest)[0][0] if newest else "0-0"
 
     async def feed_after(self, hospital: str, after: str, count: int = 1000) -> list[FeedEntry]:
         """Entries strictly after ``after``, oldest first."""
-        entries = await self.redis.xrange(feed_key(hospital), min=f"({after}", count=count)
-        return [(i.decode(), fields[b"e"]) for i, fields in entries]
+        return entries_of(await self.redis.xrange(feed_key(hospital), min=f"({after}", count=count))
 
     async def feed_trimmed(self, hospital: str) -> str:
-        value = await self.redis.get(_key("hospital", hospital, "trimmed"))
+        value = _optional(await self.redis.get(_key("hospital", hospital, "trimmed")))
         return value.decode() if value else "0-0"
 
     async def trim_feed(self, hospital: str, min_id: str) -> None:

@@ -25,6 +25,7 @@ ON CONFLICT (unit, seq) DO NOTHING
 """
 
 Pool = asyncpg.Pool
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -113,16 +114,25 @@ class EventWriter:
     async def _commit(self, items: list[tuple[EventRow, asyncio.Future[None]]]) -> None:
         rows = [row for row, _ in items]
         columns = (
-            [r.unit for r in rows], [r.seq for r in rows], [r.incident for r in rows], [r.type for r in rows],
-            [r.taken_at for r in rows], [r.received_at for r in rows], [r.body for r in rows],
+            [r.unit for r in rows],
+            [r.seq for r in rows],
+            [r.incident for r in rows],
+            [r.type for r in rows],
+            [r.taken_at for r in rows],
+            [r.received_at for r in rows],
+            [r.body for r in rows],
         )
         delay = 0.05
         while True:
             try:
                 await self._pool.execute(_INSERT_EVENTS, *columns)
                 break
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.CannotConnectNowError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError,
+            ) as exc:
                 self.retries += 1
                 log.warning("event batch not written, retrying", extra={"rows": len(rows), "error": str(exc)})
                 await asyncio.sleep(delay)

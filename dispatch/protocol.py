@@ -20,7 +20,7 @@ from msgspec import Meta, Struct
 
 PROTOCOL_VERSION: Final = 1
 
-# Identifiers -------------------------------------------------------------------------------------------------------
+# Identifiers ----------
 UnitId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="ambulance unit call sign")]
 HospitalId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$", description="hospital id in the region pack")]
 IncidentId = Annotated[int, Meta(ge=1, le=2**53, description="incident number given by dispatch")]
@@ -29,7 +29,7 @@ UtcTime = Annotated[datetime, Meta(tz=True, description="ISO 8601, UTC")]
 ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=4000)]
 
-# Measurements, with their plausible ranges ---------------------------------------------------------------------------
+# Measurements, with their plausible ranges ----------
 HeartRate = Annotated[int, Meta(ge=0, le=300, description="heart rate, /min")]
 SystolicBp = Annotated[int, Meta(ge=0, le=300, description="systolic blood pressure, mmHg")]
 DiastolicBp = Annotated[int, Meta(ge=0, le=250, description="diastolic blood pressure, mmHg")]
@@ -46,7 +46,13 @@ Longitude = Annotated[float, Meta(ge=-180.0, le=180.0, description="WGS84 longit
 
 Acvpu = Literal["A", "C", "V", "P", "U"]
 UnitStatus = Literal[
-    "en_route", "on_scene", "at_patient", "transporting", "at_destination", "transfer_of_care", "back_in_service"
+    "en_route",
+    "on_scene",
+    "at_patient",
+    "transporting",
+    "at_destination",
+    "transfer_of_care",
+    "back_in_service",
 ]
 Suspected = Literal["stemi", "stroke", "trauma", "sepsis", "cardiac_arrest", "obstetric", "general"]
 Sex = Literal["female", "male", "unknown"]
@@ -132,7 +138,7 @@ TabletMessage = Vitals | Assessment | Position | Status
 TABLET_TYPES: Final = ("vitals", "assessment", "position", "status")
 
 
-# Incidents (dispatcher HTTP API and the state pushed to tablets and dashboards) -----------------------------------------
+# Incidents (dispatcher HTTP API and the state pushed to tablets and dashboards) ----------
 class Location(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     lat: Latitude
     lon: Longitude
@@ -166,7 +172,7 @@ class IncidentState(Frame, frozen=True, kw_only=True, tag="incident"):
     destination: HospitalId | None = None
 
 
-# Derived state pushed with each event -------------------------------------------------------------------------------
+# Derived state pushed with each event ----------
 class News2View(Struct, frozen=True, kw_only=True):
     score: int
     band: str
@@ -219,9 +225,7 @@ class Ack(Frame, frozen=True, kw_only=True, tag="ack"):
     upto: int
 
 
-ErrorCode = Literal[
-    "malformed", "unknown_type", "invalid_field", "implausible", "not_assigned", "unavailable"
-]
+ErrorCode = Literal["malformed", "unknown_type", "invalid_field", "implausible", "not_assigned", "unavailable"]
 
 
 class Error(Frame, frozen=True, kw_only=True, tag="error"):
@@ -271,7 +275,14 @@ encoder: Final = msgspec.json.Encoder()
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of every frame, generated from the Structs (never written by hand)."""
-    roots: tuple[Any, ...] = (TabletMessage, ServerToTablet, ServerToDashboard, NewIncident, AssignUnit, SetDestination)
+    roots: tuple[Any, ...] = (
+        TabletMessage,
+        ServerToTablet,
+        ServerToDashboard,
+        NewIncident,
+        AssignUnit,
+        SetDestination,
+    )
     (tablet, to_tablet, to_dashboard, *requests), components = msgspec.json.schema_components(
         roots, ref_template="#/$defs/{name}"
     )
@@ -293,13 +304,13 @@ def schema() -> dict[str, Any]:
 class CloseCode:
     """Websocket close codes the service uses (4xxx are ours, after the HTTP statuses they mirror)."""
 
-    GOING_AWAY: Final = 1001       # the server is shutting down: reconnect
-    TOO_BIG: Final = 1009          # a frame over the size limit
-    SERVER_ERROR: Final = 1011     # an unexpected error; reconnect
-    BAD_REQUEST: Final = 4400      # the connection request itself is wrong (e.g. a malformed resume id)
+    GOING_AWAY: Final = 1001  # the server is shutting down: reconnect
+    TOO_BIG: Final = 1009  # a frame over the size limit
+    SERVER_ERROR: Final = 1011  # an unexpected error; reconnect
+    BAD_REQUEST: Final = 4400  # the connection request itself is wrong (e.g. a malformed resume id)
     UNAUTHENTICATED: Final = 4401  # no token, a malformed, tampered or expired token
-    FORBIDDEN: Final = 4403        # a valid token for another unit or hospital, or another role
-    TOO_SLOW: Final = 4408         # a dashboard that fell a whole queue behind: reconnect with its last id
+    FORBIDDEN: Final = 4403  # a valid token for another unit or hospital, or another role
+    TOO_SLOW: Final = 4408  # a dashboard that fell a whole queue behind: reconnect with its last id
 
 
 SUBPROTOCOL: Final = "prealert.v1"
@@ -310,7 +321,7 @@ def bearer_token(subprotocols: list[str], authorization: str | None) -> str | No
     """The access token of a websocket: a ``bearer.<token>`` subprotocol (browsers) or an Authorization header."""
     for offered in subprotocols:
         if offered.startswith(BEARER_PREFIX):
-            return offered[len(BEARER_PREFIX):]
+            return offered[len(BEARER_PREFIX) :]
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return None

@@ -32,7 +32,10 @@ def load(regions_dir: Path, name: str) -> Region:
 
 def _hospital(row: dict[str, str]) -> Hospital:
     return Hospital(
-        id=row["id"], name=row["name"], lat=float(row["lat"]), lon=float(row["lon"]),
+        id=row["id"],
+        name=row["name"],
+        lat=float(row["lat"]),
+        lon=float(row["lon"]),
         trauma_level=int(row["trauma_level"]) if row["trauma_level"] else None,
         pediatric=row["pediatric"] == "true",
     )

@@ -12,7 +12,7 @@ from enum import Enum
 
 
 class Verdict(Enum):
-    NEW = "new"              # store it, fan it out, ack it once durable
+    NEW = "new"  # store it, fan it out, ack it once durable
     REPEAT_DURABLE = "repeat_durable"  # already durable: ack at once, nothing else
     REPEAT_PENDING = "repeat_pending"  # already accepted on this socket and on its way to PostgreSQL: ack will follow
 

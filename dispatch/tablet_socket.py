@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -18,7 +19,15 @@ from dispatch import pg, tokens
 from dispatch.errors import AuthError, ForbiddenError
 from dispatch.metrics import ACKS, SOCKETS
 from dispatch.protocol import (
-    SUBPROTOCOL, Ack, Assignment, CloseCode, Hello, IncidentState, ServerToTablet, bearer_token, encoder,
+    SUBPROTOCOL,
+    Ack,
+    Assignment,
+    CloseCode,
+    Hello,
+    IncidentState,
+    ServerToTablet,
+    bearer_token,
+    encoder,
     incident_decoder,
 )
 from dispatch.sequence import UnitSequence
@@ -28,8 +37,9 @@ from dispatch.throttle import TokenBucket
 log = logging.getLogger("prealert.tablet")
 
 
-async def accept_authenticated(ws: WebSocket, services: Services, role: tokens.Role,
-                               scope: str) -> tokens.Principal | None:
+async def accept_authenticated(
+    ws: WebSocket, services: Services, role: tokens.Role, scope: str
+) -> tokens.Principal | None:
     """Accept the socket, then check its token; close with 4401/4403 (and return None) when it may not be here."""
     token = bearer_token(list(ws.scope.get("subprotocols", [])), ws.headers.get("authorization"))
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", []) else None)
@@ -68,8 +78,14 @@ class TabletSession:
 
     async def hello(self) -> None:
         incident = await self._current_incident()
-        await self.send(Hello(unit=self.unit, last_seq=self.sequence.durable_upto,
-                              server_time=self.services.clock(), incident=incident))
+        await self.send(
+            Hello(
+                unit=self.unit,
+                last_seq=self.sequence.durable_upto,
+                server_time=self.services.clock(),
+                incident=incident,
+            )
+        )
 
     async def _current_incident(self) -> IncidentState | None:
         number = await self.services.live.unit_incident(self.unit)
@@ -89,11 +105,11 @@ class TabletSession:
                 await self.send(outcome.reply)
             if outcome.pending is not None:
                 seq, done = outcome.pending
-                done.add_done_callback(lambda _f, seq=seq: self._durable(seq))
+                done.add_done_callback(functools.partial(self._durable, seq))
             if wait := bucket.take(time.monotonic()):
                 await asyncio.sleep(wait)
 
-    def _durable(self, seq: int) -> None:
+    def _durable(self, seq: int, _done: asyncio.Future[None]) -> None:
         if self.sequence.durable(seq) is not None:
             self._ack_wanted.set()
 

@@ -32,8 +32,13 @@ class Principal:
 
 def issue(secret: str, *, role: Role, scope: str, subject: str, now: int, ttl_s: int) -> str:
     claims = {
-        "iss": ISSUER, "sub": subject, "role": role, _SCOPE_CLAIM[role]: scope,
-        "iat": now, "exp": now + ttl_s, "jti": secrets.token_hex(8),
+        "iss": ISSUER,
+        "sub": subject,
+        "role": role,
+        _SCOPE_CLAIM[role]: scope,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": secrets.token_hex(8),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -43,7 +48,10 @@ def verify(secret: str, token: str | None, *, now: int) -> Principal:
         raise AuthError("no token")
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "role", "jti"], "verify_exp": False},
         )
     except jwt.InvalidTokenError as exc:
@@ -53,8 +61,9 @@ def verify(secret: str, token: str | None, *, now: int) -> Principal:
     role = claims["role"]
     if role not in _SCOPE_CLAIM or not isinstance(claims.get(_SCOPE_CLAIM[role]), str):
         raise AuthError("invalid token: no role scope")
-    return Principal(subject=str(claims["sub"]), role=role, scope=claims[_SCOPE_CLAIM[role]],
-                     token_id=str(claims["jti"]))
+    return Principal(
+        subject=str(claims["sub"]), role=role, scope=claims[_SCOPE_CLAIM[role]], token_id=str(claims["jti"])
+    )
 
 
 def require(principal: Principal, role: Role, scope: str | None = None) -> Principal:

@@ -38,8 +38,9 @@ def _services(request: Request) -> Services:
 
 def _principal(request: Request, role: tokens.Role) -> tokens.Principal:
     services = _services(request)
-    return tokens.require(services.authenticate(_bearer(request)), role,
-                          services.region.name if role == "dispatcher" else None)
+    return tokens.require(
+        services.authenticate(_bearer(request)), role, services.region.name if role == "dispatcher" else None
+    )
 
 
 async def _body(request: Request, kind: type[T]) -> T:
@@ -80,8 +81,19 @@ async def metrics(request: Request) -> Response:
 async def list_hospitals(request: Request) -> Response:
     services = _services(request)
     services.authenticate(_bearer(request))
-    return _json([{"id": h.id, "name": h.name, "lat": h.lat, "lon": h.lon, "trauma_level": h.trauma_level,
-                   "pediatric": h.pediatric} for h in services.region.hospitals.values()])
+    return _json(
+        [
+            {
+                "id": h.id,
+                "name": h.name,
+                "lat": h.lat,
+                "lon": h.lon,
+                "trauma_level": h.trauma_level,
+                "pediatric": h.pediatric,
+            }
+            for h in services.region.hospitals.values()
+        ]
+    )
 
 
 def _bearer(request: Request) -> str | None:
@@ -122,8 +134,7 @@ async def set_destination(request: Request) -> Response:
     who = _principal(request, "dispatcher")
     body = await _body(request, SetDestination)
     incidents = _services(request).incidents
-    return _json(await incidents.set_destination(_incident_id(request), body.hospital, body.reason,
-                                                 actor=who.subject))
+    return _json(await incidents.set_destination(_incident_id(request), body.hospital, body.reason, actor=who.subject))
 
 
 def page(name: str) -> Route:
@@ -157,7 +168,9 @@ async def on_conflict(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    ProtocolError: on_protocol_error, AuthError: on_auth_error, NotFoundError: on_not_found,
+    ProtocolError: on_protocol_error,
+    AuthError: on_auth_error,
+    NotFoundError: on_not_found,
     ConflictError: on_conflict,
 }
 

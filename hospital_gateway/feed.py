@@ -17,11 +17,11 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dispatch.live import FeedEntry, Live, feed_key
+from dispatch.live import FeedEntry, Live, entries_of, feed_key
 
 log = logging.getLogger("prealert.feed")
 STREAM_ID: Final = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -70,16 +70,16 @@ class HospitalFeed:
         key = feed_key(self.hospital)
         while True:
             try:
-                reply = await self._live.redis.xread({key: cursor}, count=1000, block=5000)
+                reply: Any = await self._live.redis.xread({key: cursor}, count=1000, block=5000)
             except (RedisConnectionError, OSError) as exc:
                 log.warning("feed reader lost redis, retrying", extra={"hospital": self.hospital, "error": str(exc)})
                 await asyncio.sleep(0.5)
                 continue
-            for _, entries in reply:
-                for raw_id, fields in entries:
-                    cursor = raw_id.decode()
+            for _, raw_entries in reply:
+                for entry in entries_of(raw_entries):
+                    cursor = entry[0]
                     for subscriber in list(self.subscribers):
-                        subscriber.offer((cursor, fields[b"e"]))
+                        subscriber.offer(entry)
 
 
 class FeedHub:

@@ -82,8 +82,11 @@ async def feed_endpoint(ws: WebSocket) -> None:
         return
     after = ws.query_params.get("after") or "0-0"
     if not STREAM_ID.match(after):
-        await ws.send_text(encoder.encode(Error(code="invalid_field", field="after",
-                                                reason="expected a feed id like 1732450000000-0")).decode())
+        await ws.send_text(
+            encoder.encode(
+                Error(code="invalid_field", field="after", reason="expected a feed id like 1732450000000-0")
+            ).decode()
+        )
         await ws.close(CloseCode.BAD_REQUEST, reason="bad resume id")
         return
     subscriber = await hub.subscribe(hospital)

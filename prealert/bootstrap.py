@@ -61,16 +61,29 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
         live = Live(redis)
         writer = pg.EventWriter(pool, batch=settings.write_batch)
         services = Services(
-            settings=settings, region=the_region, secret=token_secret(settings), pool=pool, redis=redis, live=live,
-            writer=writer, notifier=UnitNotifier(redis), clock=utc_now,
+            settings=settings,
+            region=the_region,
+            secret=token_secret(settings),
+            pool=pool,
+            redis=redis,
+            live=live,
+            writer=writer,
+            notifier=UnitNotifier(redis),
+            clock=utc_now,
             ingest=Ingest(live=live, writer=writer, region=the_region, settings=settings, clock=utc_now),
             incidents=Incidents(pool=pool, live=live, region=the_region, clock=utc_now),
         )
         app.state.services = services
         app.state.feeds = FeedHub(live, queue_size=settings.dashboard_queue)
         tasks = [asyncio.create_task(t) for t in (writer.run(), services.notifier.run(), _trim_feeds(services))]
-        log.info("service ready", extra={"schema_version": version, "region": the_region.name,
-                                         "hospitals": len(the_region.hospitals)})
+        log.info(
+            "service ready",
+            extra={
+                "schema_version": version,
+                "region": the_region.name,
+                "hospitals": len(the_region.hospitals),
+            },
+        )
         try:
             yield
         finally:
@@ -82,8 +95,11 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             await redis.aclose()
             await pool.close()
 
-    return Starlette(routes=web.routes() + gateway_web.routes(), lifespan=lifespan,
-                     exception_handlers=web.EXCEPTION_HANDLERS)  # type: ignore[arg-type]
+    return Starlette(
+        routes=web.routes() + gateway_web.routes(),
+        lifespan=lifespan,
+        exception_handlers=web.EXCEPTION_HANDLERS,
+    )
 
 
 def data_path(settings: Settings) -> Path:

@@ -40,8 +40,9 @@ def _demo_links(settings: Settings, secret: str) -> list[str]:
     from dispatch import region
 
     for hospital in region.load(settings.regions_dir, settings.region).hospitals.values():
-        lines.append(f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}"
-                     f"&token={token('ed', hospital.id)}")
+        lines.append(
+            f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}&token={token('ed', hospital.id)}"
+        )
     return lines
 
 
@@ -69,8 +70,16 @@ def serve(settings: Settings) -> int:
         if settings.print_tokens:
             links = _demo_links(settings, bootstrap.token_secret(settings))
             print("prealert is starting. Pages:\n" + "\n".join(links), flush=True)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, ws_max_size=settings.max_frame_bytes,
-                                log_config=None, lifespan="on", ws_ping_interval=10, ws_ping_timeout=20)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ws_max_size=settings.max_frame_bytes,
+            log_config=None,
+            lifespan="on",
+            ws_ping_interval=10,
+            ws_ping_timeout=20,
+        )
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _raise_stopped)
         uvicorn.Server(config).run()
@@ -103,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(schema_text())
         return 0
-    print(tokens.issue(bootstrap.token_secret(settings), role=args.role, scope=args.scope, subject=args.subject,
-                       now=int(time.time()), ttl_s=args.ttl))
+    print(
+        tokens.issue(
+            bootstrap.token_secret(settings),
+            role=args.role,
+            scope=args.scope,
+            subject=args.subject,
+            now=int(time.time()),
+            ttl_s=args.ttl,
+        )
+    )
     return 0

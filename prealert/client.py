@@ -163,8 +163,7 @@ class DashboardClient:
                     self._changed.set()
 
     def bodies(self, kind: str, unit: str | None = None) -> list[Json]:
-        return [e["body"] for _, e in self.events
-                if e["body"]["type"] == kind and (unit is None or e["unit"] == unit)]
+        return [e["body"] for _, e in self.events if e["body"]["type"] == kind and (unit is None or e["unit"] == unit)]
 
     async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):

@@ -68,8 +68,11 @@ def _pg_account() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(_PG_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _PG_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _PG_USER],
+            check=True,
+            capture_output=True,
+        )
         return pwd.getpwnam(_PG_USER)
 
 
@@ -118,9 +121,25 @@ class EmbeddedServers:
         folder.mkdir(parents=True, exist_ok=True)
         self.redis_socket.unlink(missing_ok=True)
         args = [
-            str(binary), "--port", "0", "--unixsocket", str(self.redis_socket.resolve()), "--unixsocketperm", "700",
-            "--dir", str(folder.resolve()), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no", "--logfile", str((folder / "redis.log").resolve()),
+            str(binary),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.redis_socket.resolve()),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(folder.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str((folder / "redis.log").resolve()),
         ]
         proc = subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent(signal.SIGTERM))
         self._procs.append(("redis", proc, signal.SIGTERM))
@@ -143,16 +162,46 @@ class EmbeddedServers:
             if pgdata.exists() and account is None:
                 shutil.rmtree(pgdata)
             subprocess.run(
-                [str(bindir / "initdb"), "-D", str(pgdata.resolve()), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, user=user, group=group,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(pgdata.resolve()),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+                group=group,
             )
-        args = [str(bindir / "postgres"), "-D", str(pgdata.resolve()), "-k", str(sockets.resolve()),
-                "-c", "listen_addresses=", "-c", "fsync=on", "-c", "synchronous_commit=on",
-                "-c", "max_connections=200"]
+        args = [
+            str(bindir / "postgres"),
+            "-D",
+            str(pgdata.resolve()),
+            "-k",
+            str(sockets.resolve()),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "fsync=on",
+            "-c",
+            "synchronous_commit=on",
+            "-c",
+            "max_connections=200",
+        ]
         log_file = (self.data_dir / "postgres.log").open("ab")
-        proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                user=user, group=group, preexec_fn=_die_with_parent(signal.SIGQUIT))
+        proc = subprocess.Popen(
+            args,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=user,
+            group=group,
+            preexec_fn=_die_with_parent(signal.SIGQUIT),
+        )
         log_file.close()
         self._procs.append(("postgres", proc, signal.SIGINT))
         _wait_for_socket(sockets / ".s.PGSQL.5432", proc, "postgres")

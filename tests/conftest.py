@@ -73,17 +73,25 @@ class Service:
 
 
 def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None = None, secret: str = SECRET) -> str:
-    return tokens.issue(secret, role=role, scope=scope, subject=f"test-{role}", now=now or int(time.time()),
-                        ttl_s=ttl_s)
+    return tokens.issue(
+        secret, role=role, scope=scope, subject=f"test-{role}", now=now or int(time.time()), ttl_s=ttl_s
+    )
 
 
 def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Service:
     port = free_port()
     env = {
-        **os.environ, "PREALERT_PORT": str(port), "PREALERT_DATA_DIR": str(data_dir),
-        "PREALERT_REDIS_URL": backends.redis_url, "PREALERT_DATABASE_URL": backends.database_url,
-        "PREALERT_TOKEN_SECRET": SECRET, "PREALERT_PRINT_TOKENS": "0", "PREALERT_TABLET_RATE_PER_S": "100000",
-        "PREALERT_TABLET_BURST": "100000", "PREALERT_LOG_LEVEL": "WARNING", **extra_env,
+        **os.environ,
+        "PREALERT_PORT": str(port),
+        "PREALERT_DATA_DIR": str(data_dir),
+        "PREALERT_REDIS_URL": backends.redis_url,
+        "PREALERT_DATABASE_URL": backends.database_url,
+        "PREALERT_TOKEN_SECRET": SECRET,
+        "PREALERT_PRINT_TOKENS": "0",
+        "PREALERT_TABLET_RATE_PER_S": "100000",
+        "PREALERT_TABLET_BURST": "100000",
+        "PREALERT_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"service-{port}.log"
@@ -106,7 +114,10 @@ def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Servi
 
 @pytest.fixture(scope="session")
 def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
-    redis_url, database_url = os.environ.get("PREALERT_TEST_REDIS_URL"), os.environ.get("PREALERT_TEST_DATABASE_URL")
+    redis_url, database_url = (
+        os.environ.get("PREALERT_TEST_REDIS_URL"),
+        os.environ.get("PREALERT_TEST_DATABASE_URL"),
+    )
     if redis_url and database_url:
         yield Backends(redis_url, database_url)
         return
@@ -158,24 +169,27 @@ class Scene:
         return TabletClient((service or self.service).ws, self.unit, token("paramedic", self.unit))
 
     def dashboard(self, service: Service | None = None, last_id: str | None = None) -> DashboardClient:
-        return DashboardClient((service or self.service).ws, self.hospital, token("ed", self.hospital),
-                               last_id=last_id)
+        return DashboardClient((service or self.service).ws, self.hospital, token("ed", self.hospital), last_id=last_id)
 
     def vitals(self, **values: Any) -> dict[str, Any]:
         return {"type": "vitals", "incident": self.incident, "taken_at": iso(), **values}
 
 
-async def dispatcher_call(service: Service, method: str, path: str, body: Any = None,
-                          auth: str | None = None) -> httpx.Response:
+async def dispatcher_call(
+    service: Service, method: str, path: str, body: Any = None, auth: str | None = None
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {auth or token('dispatcher', REGION)}"}
     async with httpx.AsyncClient(base_url=service.http, timeout=10) as client:
         return await client.request(method, path, json=body, headers=headers)
 
 
 async def make_scene(service: Service, hospital: str = "upmc-mercy") -> Scene:
-    created = await dispatcher_call(service, "POST", "/v1/incidents",
-                                    {"location": {"lat": 40.44, "lon": -79.99}, "complaint": "chest pain",
-                                     "priority": 1})
+    created = await dispatcher_call(
+        service,
+        "POST",
+        "/v1/incidents",
+        {"location": {"lat": 40.44, "lon": -79.99}, "complaint": "chest pain", "priority": 1},
+    )
     assert created.status_code == 201, created.text
     incident = int(created.json()["id"])
     unit = unique_unit()

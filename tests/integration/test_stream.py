@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import msgspec
 
 from prealert.client import DashboardClient
-from tests.conftest import Backends, Service, make_scene, start_service
+from tests.conftest import Backends, Service, iso, make_scene, start_service
 
 N = 1000
 
@@ -76,12 +77,14 @@ async def test_repeated_seq_is_acked_not_stored_again(service: Service, db: asyn
     await tablet.wait_acked(1)
     repeat = tablet.outbox.get(1)
     assert repeat is None  # acked, so gone from the outbox: resend it by hand, as a confused tablet would
-    await tablet.send_raw('{"type":"vitals","seq":1,"incident":%d,"taken_at":"%s","hr":99}'
-                          % (scene.incident, "2026-01-01T00:00:00Z"))
+    await tablet.send_raw(
+        msgspec.json.encode({"type": "vitals", "seq": 1, "incident": scene.incident, "taken_at": iso(), "hr": 99})
+    )
     await tablet.send(scene.vitals(hr=81))
     await tablet.wait_acked(2)
     rows = await db.fetch("SELECT seq, body->>'hr' AS hr FROM events WHERE unit = $1 ORDER BY seq", scene.unit)
     assert [(r["seq"], r["hr"]) for r in rows] == [(1, "80"), (2, "81")]
+    assert tablet.errors == []
     await tablet.close()
 
 
@@ -149,10 +152,16 @@ async def test_derived_state_comes_with_each_event(service: Service) -> None:
     await dashboard.connect()
     tablet = scene.tablet()
     await tablet.connect()
-    await tablet.send(scene.vitals(hr=120, sbp=100, dbp=60, rr=24, spo2=93, on_oxygen=False, avpu="A",
-                                   temp_c=38.5))
-    await tablet.send({"type": "position", "incident": scene.incident, "taken_at": scene.vitals()["taken_at"],
-                       "lat": 40.4450, "lon": -79.9850})
+    await tablet.send(scene.vitals(hr=120, sbp=100, dbp=60, rr=24, spo2=93, on_oxygen=False, avpu="A", temp_c=38.5))
+    await tablet.send(
+        {
+            "type": "position",
+            "incident": scene.incident,
+            "taken_at": scene.vitals()["taken_at"],
+            "lat": 40.4450,
+            "lon": -79.9850,
+        }
+    )
     await dashboard.wait(lambda: len(dashboard.bodies("position", scene.unit)) == 1)
     events = [e for _, e in dashboard.events if e["unit"] == scene.unit and e["body"]["type"] != "incident"]
     vitals, position = events

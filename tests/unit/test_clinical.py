@@ -315,9 +315,7 @@ def test_news2_everything_missing() -> None:
         (16, 98, 120, 70, float("inf"), "temp_c"),
     ],
 )
-def test_news2_refuses_impossible_values(
-    rr: int, spo2: int, sbp: int, hr: int, temp_c: float, match: str
-) -> None:
+def test_news2_refuses_impossible_values(rr: int, spo2: int, sbp: int, hr: int, temp_c: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         news2(rr=rr, spo2=spo2, on_oxygen=False, sbp=sbp, hr=hr, acvpu="A", temp_c=temp_c)
 
@@ -389,9 +387,7 @@ def test_gcs_total(eye: int, verbal: int, motor: int, total: int) -> None:
     ("eye", "verbal", "motor"),
     [(None, 5, 6), (4, None, 6), (4, 5, None), (None, None, None)],
 )
-def test_gcs_total_is_none_unless_all_three_present(
-    eye: int | None, verbal: int | None, motor: int | None
-) -> None:
+def test_gcs_total_is_none_unless_all_three_present(eye: int | None, verbal: int | None, motor: int | None) -> None:
     assert gcs_total(eye=eye, verbal=verbal, motor=motor) is None
 
 
