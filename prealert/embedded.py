@@ -62,6 +62,19 @@ def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], what: str, timeo
     raise RuntimeError(f"{what} did not open {path} within {timeout_s:.0f} s")
 
 
+def _wait_for_postgres(pg_isready: Path, sockets: Path, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    """The socket opens before crash recovery ends; wait until PostgreSQL accepts connections."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"postgres exited with code {proc.returncode}")
+        check = [str(pg_isready), "-q", "-h", str(sockets.resolve()), "-U", "postgres", "-d", "postgres"]
+        if subprocess.run(check, check=False).returncode == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"postgres did not accept connections within {timeout_s:.0f} s")
+
+
 def _pg_account() -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
@@ -205,6 +218,7 @@ class EmbeddedServers:
         log_file.close()
         self._procs.append(("postgres", proc, signal.SIGINT))
         _wait_for_socket(sockets / ".s.PGSQL.5432", proc, "postgres")
+        _wait_for_postgres(bindir / "pg_isready", sockets, proc)
         log.info("embedded postgres started", extra={"pid": proc.pid, "socket_dir": str(sockets)})
 
     def stop(self, timeout_s: float = 15.0) -> None:

@@ -1,0 +1,54 @@
+# The two commands of the quick start are `make run` and `make test`; the rest are what they are made of.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test check unit install install-test chromium bench schema clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,load]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test chromium
+
+# The end-to-end tests drive Debian's Chromium through Playwright (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+## Run the whole service on the embedded default (its own Redis and PostgreSQL under .prealert/).
+run: install
+	$(BIN)/prealert serve
+
+## Lint, format check and strict type check: fast, before the slow tests.
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## The whole suite: unit, integration (real Redis and PostgreSQL the suite starts) and end-to-end (real Chromium).
+test: install-test check
+	$(BIN)/pytest
+
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest tests/unit
+
+## The foundation benchmark: 100 tablets at 1 vitals/s, 10 dashboards, 60 s.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m loadtests.foundation
+
+schema: install
+	$(BIN)/prealert schema --write
+
+clean:
+	rm -rf $(VENV) .prealert .pytest_cache .mypy_cache .ruff_cache
