@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,10 @@ import httpx
 import pytest
 
 from dispatch import tokens
+from prealert import harness
 from prealert.client import DashboardClient, TabletClient
 from prealert.embedded import EmbeddedServers
+from prealert.harness import Backends, Service
 
 SECRET = secrets.token_urlsafe(32)
 REGION = "pittsburgh"
@@ -32,46 +31,6 @@ def iso(at: datetime | None = None) -> str:
     return (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Backends:
-    redis_url: str
-    database_url: str
-
-
-@dataclass
-class Service:
-    """One running ``prealert serve`` process."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    _unique: list[int] = field(default_factory=lambda: [0])
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None = None, secret: str = SECRET) -> str:
     return tokens.issue(
         secret, role=role, scope=scope, subject=f"test-{role}", now=now or int(time.time()), ttl_s=ttl_s
@@ -79,37 +38,15 @@ def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None =
 
 
 def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Service:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREALERT_PORT": str(port),
-        "PREALERT_DATA_DIR": str(data_dir),
-        "PREALERT_REDIS_URL": backends.redis_url,
-        "PREALERT_DATABASE_URL": backends.database_url,
-        "PREALERT_TOKEN_SECRET": SECRET,
-        "PREALERT_PRINT_TOKENS": "0",
-        "PREALERT_TABLET_RATE_PER_S": "100000",
-        "PREALERT_TABLET_BURST": "100000",
-        "PREALERT_LOG_LEVEL": "WARNING",
+    """A service for tests: no flood limit, so that a test can send a thousand frames at once."""
+    return harness.start_service(
+        backends,
+        data_dir,
+        secret=SECRET,
+        PREALERT_TABLET_RATE_PER_S="100000",
+        PREALERT_TABLET_BURST="100000",
         **extra_env,
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"service-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "prealert", "serve"], env=env, stdout=log, stderr=log)
-    service = Service(port=port, process=process, log_path=log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited: {log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{service.http}/readyz", timeout=1).status_code == 200:
-                return service
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    service.stop()
-    raise RuntimeError(f"service not ready in 60 s: {log_path.read_text()[-3000:]}")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import REGION, Service, dispatcher_call, make_scene, token, unique_unit
+from prealert.harness import Service
+from tests.conftest import REGION, dispatcher_call, make_scene, token, unique_unit
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from prealert.embedded import EmbeddedServers
-from tests.conftest import SECRET, free_port
+from prealert.harness import free_port
+from tests.conftest import SECRET
 
 
 def processes_under(folder: Path) -> list[int]:

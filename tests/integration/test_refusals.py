@@ -14,10 +14,10 @@ from websockets.exceptions import ConnectionClosed
 
 from dispatch.protocol import CloseCode
 from prealert.client import subprotocols
+from prealert.harness import Service
 from tests.conftest import (
     REGION,
     Scene,
-    Service,
     dispatcher_call,
     in_minutes,
     iso,

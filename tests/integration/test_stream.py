@@ -10,7 +10,8 @@ import asyncpg
 import msgspec
 
 from prealert.client import DashboardClient
-from tests.conftest import Backends, Service, iso, make_scene, start_service
+from prealert.harness import Backends, Service
+from tests.conftest import iso, make_scene, start_service
 
 N = 1000
 
