@@ -127,14 +127,10 @@ class EventWriter:
             try:
                 await self._pool.execute(_INSERT_EVENTS, *columns)
                 break
-            except (
-                OSError,
-                asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError,
-            ) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Nothing is acked until this succeeds: a database that is away stalls the acks and loses nothing.
                 self.retries += 1
-                log.warning("event batch not written, retrying", extra={"rows": len(rows), "error": str(exc)})
+                log.warning("event batch not written, retrying", extra={"rows": len(rows), "error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self.batches += 1
