@@ -10,4 +10,9 @@ ACKS = Counter("prealert_acks_sent_total", "Ack frames sent to tablets")
 SOCKETS = Gauge("prealert_open_sockets", "Open websockets, by kind", ["kind"])
 FEED_EVENTS = Counter("prealert_feed_events_sent_total", "Events pushed to ED dashboards")
 SLOW_DASHBOARDS = Counter("prealert_slow_dashboards_closed_total", "Dashboards closed for falling behind")
-COMMIT_SECONDS = Histogram("prealert_event_commit_seconds", "Time from receipt to durable in PostgreSQL")
+COMMIT_SECONDS = Histogram(
+    "prealert_event_commit_seconds",
+    "Time from a tablet event entering the durable writer to its commit in PostgreSQL",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+THROTTLED_SECONDS = Counter("prealert_tablet_throttled_seconds_total", "Time tablet sockets were not read (flooding)")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Final
 
 import asyncpg
+
+from dispatch.metrics import COMMIT_SECONDS
 
 log = logging.getLogger("prealert.pg")
 _MIGRATION_LOCK: Final = 0x70726561  # "prea"
@@ -81,6 +84,9 @@ class EventRow:
     body: str  # the message as JSON
 
 
+_Item = tuple[EventRow, asyncio.Future[None], float]  # the row, resolved once durable, when it was queued
+
+
 class EventWriter:
     """Group commit: rows queue up, one task writes them in batches, each row's future resolves once durable.
 
@@ -91,13 +97,13 @@ class EventWriter:
     def __init__(self, pool: Pool, *, batch: int) -> None:
         self._pool = pool
         self._batch = batch
-        self._queue: asyncio.Queue[tuple[EventRow, asyncio.Future[None]]] = asyncio.Queue(maxsize=batch * 20)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=batch * 20)
         self.batches = 0
         self.retries = 0
 
     async def write(self, row: EventRow) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((row, done))
+        await self._queue.put((row, done, time.monotonic()))
         return done
 
     async def run(self) -> None:
@@ -111,8 +117,8 @@ class EventWriter:
         """Wait until every queued row is written (used at shutdown, before the task is cancelled)."""
         await self._queue.join()
 
-    async def _commit(self, items: list[tuple[EventRow, asyncio.Future[None]]]) -> None:
-        rows = [row for row, _ in items]
+    async def _commit(self, items: list[_Item]) -> None:
+        rows = [row for row, _, _ in items]
         columns = (
             [r.unit for r in rows],
             [r.seq for r in rows],
@@ -134,7 +140,9 @@ class EventWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self.batches += 1
-        for _, done in items:
+        now = time.monotonic()
+        for _, done, queued_at in items:
+            COMMIT_SECONDS.observe(now - queued_at)
             if not done.done():
                 done.set_result(None)
             self._queue.task_done()

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import pg, tokens
 from dispatch.errors import AuthError, ForbiddenError
-from dispatch.metrics import ACKS, SOCKETS
+from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
 from dispatch.protocol import (
     SUBPROTOCOL,
     Ack,
@@ -107,6 +107,7 @@ class TabletSession:
                 seq, done = outcome.pending
                 done.add_done_callback(functools.partial(self._durable, seq))
             if wait := bucket.take(time.monotonic()):
+                THROTTLED_SECONDS.inc(wait)
                 await asyncio.sleep(wait)
 
     def _durable(self, seq: int, _done: asyncio.Future[None]) -> None:

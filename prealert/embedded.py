@@ -75,6 +75,13 @@ def _wait_for_postgres(pg_isready: Path, sockets: Path, proc: subprocess.Popen[b
     raise RuntimeError(f"postgres did not accept connections within {timeout_s:.0f} s")
 
 
+def _initdb(bindir: Path, pgdata: Path, user: int | None, group: int | None) -> None:
+    args = [str(bindir / "initdb"), "-D", str(pgdata.resolve()), "--auth=trust", "-U", "postgres", "--encoding=UTF8"]
+    done = subprocess.run(args, check=False, capture_output=True, user=user, group=group)
+    if done.returncode != 0:
+        raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
+
+
 def _pg_account() -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
@@ -174,22 +181,7 @@ class EmbeddedServers:
         if not (pgdata / "PG_VERSION").exists():
             if pgdata.exists() and account is None:
                 shutil.rmtree(pgdata)
-            subprocess.run(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(pgdata.resolve()),
-                    "--auth=trust",
-                    "-U",
-                    "postgres",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                check=True,
-                capture_output=True,
-                user=user,
-                group=group,
-            )
+            _initdb(bindir, pgdata, user, group)
         args = [
             str(bindir / "postgres"),
             "-D",

@@ -39,14 +39,8 @@ def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None =
 
 def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Service:
     """A service for tests: no flood limit, so that a test can send a thousand frames at once."""
-    return harness.start_service(
-        backends,
-        data_dir,
-        secret=SECRET,
-        PREALERT_TABLET_RATE_PER_S="100000",
-        PREALERT_TABLET_BURST="100000",
-        **extra_env,
-    )
+    env = {"PREALERT_TABLET_RATE_PER_S": "100000", "PREALERT_TABLET_BURST": "100000", **extra_env}
+    return harness.start_service(backends, data_dir, secret=SECRET, **env)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import httpx
 import msgspec
 
 from prealert.client import DashboardClient
@@ -175,3 +176,25 @@ async def test_derived_state_comes_with_each_event(service: Service) -> None:
     assert position["derived"]["news2"]["score"] == 9  # the latest vitals carry on
     await tablet.close()
     await dashboard.close()
+
+
+async def test_a_flooding_tablet_is_slowed_down_and_loses_nothing(
+    backends: Backends, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    strict = start_service(backends, tmp_path / "strict", PREALERT_TABLET_RATE_PER_S="200", PREALERT_TABLET_BURST="20")
+    try:
+        scene = await make_scene(strict)
+        tablet = scene.tablet()
+        await tablet.connect()
+        for _ in range(300):  # as fast as the socket takes them: fifteen times the burst
+            await tablet.send(scene.vitals(hr=100))
+        await tablet.wait_acked(300)
+        assert await stored_seqs(db, scene.unit) == list(range(1, 301))
+        assert tablet.errors == []
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"{strict.http}/metrics")).text
+        throttled = next(line for line in metrics.splitlines() if line.startswith("prealert_tablet_throttled_seconds"))
+        assert float(throttled.split()[-1]) > 0.5  # 280 frames over the burst at 200/s: about 1.4 s of not reading
+        await tablet.close()
+    finally:
+        strict.stop()
