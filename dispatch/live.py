@@ -6,7 +6,7 @@ Keys (all prefixed ``pa:``):
 - ``incident:{id}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON);
   ``incident:{id}:events`` stream: every event of the incident;
 - ``hospital:{h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
-  dashboards' resume points; ``hospital:{h}:trimmed`` the id below which the feed was trimmed;
+  dashboards' resume points; ``hospital:{h}:feed:trimmed`` the id below which the feed was trimmed;
 - channel ``unit:{u}:notify``: the unit's incident changed.
 Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
 """
@@ -160,24 +160,25 @@ class Live:
         return int(value) if value else None
 
     # Feeds ----------
-    async def feed_tail(self, hospital: str) -> str:
-        """The id of the newest entry of the feed, or 0-0."""
-        newest = await self.redis.xrevrange(feed_key(hospital), count=1)
+    async def stream_tail(self, key: str) -> str:
+        """The id of the newest entry of the stream, or 0-0."""
+        newest = await self.redis.xrevrange(key, count=1)
         return entries_of(newest)[0][0] if newest else "0-0"
 
-    async def feed_after(self, hospital: str, after: str, count: int = 1000) -> list[FeedEntry]:
+    async def stream_after(self, key: str, after: str, count: int = 1000) -> list[FeedEntry]:
         """Entries strictly after ``after``, oldest first."""
-        return entries_of(await self.redis.xrange(feed_key(hospital), min=f"({after}", count=count))
+        return entries_of(await self.redis.xrange(key, min=f"({after}", count=count))
 
-    async def feed_trimmed(self, hospital: str) -> str:
-        value = _optional(await self.redis.get(_key("hospital", hospital, "trimmed")))
+    async def stream_trimmed(self, key: str) -> str:
+        """The id below which the stream was trimmed (a resume from before it would have a gap)."""
+        value = _optional(await self.redis.get(f"{key}:trimmed"))
         return value.decode() if value else "0-0"
 
-    async def trim_feed(self, hospital: str, min_id: str) -> None:
+    async def trim_stream(self, key: str, min_id: str) -> None:
         """Forget entries older than ``min_id`` and remember that we did, so a resume from before it is refused."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xtrim(feed_key(hospital), minid=min_id)
-            pipe.set(_key("hospital", hospital, "trimmed"), min_id)
+            pipe.xtrim(key, minid=min_id)
+            pipe.set(f"{key}:trimmed", min_id)
             await pipe.execute()
 
     async def ping(self) -> bool:

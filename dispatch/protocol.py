@@ -246,7 +246,7 @@ class Assignment(Frame, frozen=True, kw_only=True, tag="assignment"):
 # Server -> dashboard ------------------------------------------------------------------------------------------------
 class FeedHello(Frame, frozen=True, kw_only=True, tag="feed_hello"):
     protocol: int = PROTOCOL_VERSION
-    hospital: HospitalId
+    feed: Annotated[str, Meta(description="hospital:<id> or region:<name>")]
     after: str
     server_time: UtcTime
 

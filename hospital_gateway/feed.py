@@ -1,116 +1,32 @@
-"""The ED feed: every event of every patient inbound to one hospital, in order, live, resumable with no gap.
+"""The ED dashboard's websocket, ``/v1/hospitals/{hospital}/feed?after=<last id>``: one per dashboard.
 
-One reader task per hospital per process follows the hospital's Redis stream and offers each entry to that
-process's dashboards (a bounded queue each). A dashboard joins by registering its queue first, then replaying the
-stream after its last id, then taking live entries, skipping any it already sent: registration before replay means
-nothing falls between the two, the skip means nothing is sent twice.
-
-Backpressure policy: a dashboard whose queue fills (it reads slower than events arrive, by a whole queue) is closed
-with 4408; it reconnects with its last id and resumes from Redis. Its slowness costs the others nothing, memory stays
-bounded, and it loses nothing.
+Every event of every patient inbound to the hospital, in order, live, resumable with no gap (see
+``dispatch.stream_socket`` for the frames and ``dispatch.streams`` for the backpressure policy).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import re
-from dataclasses import dataclass, field
-from typing import Any, Final
+from starlette.websockets import WebSocket
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-
-from dispatch.live import FeedEntry, Live, entries_of, feed_key
-
-log = logging.getLogger("prealert.feed")
-STREAM_ID: Final = re.compile(r"^\d{1,20}-\d{1,20}$")
+from dispatch.live import feed_key
+from dispatch.services import Services
+from dispatch.stream_socket import serve_stream
+from dispatch.streams import StreamHub
+from dispatch.tablet_socket import accept_authenticated
 
 
-def id_key(stream_id: str) -> tuple[int, int]:
-    """A Redis stream id as a sortable pair."""
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-@dataclass(eq=False)
-class Subscriber:
-    queue: asyncio.Queue[FeedEntry]
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def offer(self, entry: FeedEntry) -> None:
-        if self.overflowed.is_set():
-            return
-        try:
-            self.queue.put_nowait(entry)
-        except asyncio.QueueFull:
-            self.overflowed.set()
-
-
-class HospitalFeed:
-    """Follows one hospital's stream for every dashboard of it in this process."""
-
-    def __init__(self, live: Live, hospital: str) -> None:
-        self._live = live
-        self.hospital = hospital
-        self.subscribers: set[Subscriber] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        cursor = await self._live.feed_tail(self.hospital)
-        self._task = asyncio.create_task(self._follow(cursor))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self, cursor: str) -> None:
-        key = feed_key(self.hospital)
-        while True:
-            try:
-                reply: Any = await self._live.redis.xread({key: cursor}, count=1000, block=5000)
-            except (RedisConnectionError, OSError) as exc:
-                log.warning("feed reader lost redis, retrying", extra={"hospital": self.hospital, "error": str(exc)})
-                await asyncio.sleep(0.5)
-                continue
-            for _, raw_entries in reply:
-                for entry in entries_of(raw_entries):
-                    cursor = entry[0]
-                    for subscriber in list(self.subscribers):
-                        subscriber.offer(entry)
-
-
-class FeedHub:
-    def __init__(self, live: Live, *, queue_size: int) -> None:
-        self._live = live
-        self._queue_size = queue_size
-        self._feeds: dict[str, HospitalFeed] = {}
-        self._lock = asyncio.Lock()
-
-    async def subscribe(self, hospital: str) -> Subscriber:
-        subscriber = Subscriber(asyncio.Queue(maxsize=self._queue_size))
-        async with self._lock:
-            feed = self._feeds.get(hospital)
-            if feed is None:
-                feed = self._feeds[hospital] = HospitalFeed(self._live, hospital)
-                await feed.start()
-            feed.subscribers.add(subscriber)
-        return subscriber
-
-    async def unsubscribe(self, hospital: str, subscriber: Subscriber) -> None:
-        async with self._lock:
-            feed = self._feeds.get(hospital)
-            if feed is None:
-                return
-            feed.subscribers.discard(subscriber)
-            if not feed.subscribers:
-                del self._feeds[hospital]
-                await feed.stop()
-
-    async def close(self) -> None:
-        async with self._lock:
-            for feed in self._feeds.values():
-                await feed.stop()
-            self._feeds.clear()
+async def feed_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    hub: StreamHub = ws.app.state.streams
+    hospital = ws.path_params["hospital"]
+    if await accept_authenticated(ws, services, "ed", hospital) is None:
+        return
+    await serve_stream(
+        ws,
+        live=services.live,
+        hub=hub,
+        key=feed_key(hospital),
+        feed=f"hospital:{hospital}",
+        kind="dashboard",
+        now=services.clock(),
+    )

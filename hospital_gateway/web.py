@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from hospital_gateway.feed_socket import feed_endpoint
+from hospital_gateway.feed import feed_endpoint
 
 STATIC = Path(__file__).parent / "static"
 

@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 from dispatch import pg, region, web
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
-from dispatch.live import Live
+from dispatch.live import Live, feed_key
 from dispatch.services import Services
 from dispatch.settings import Settings
+from dispatch.streams import StreamHub
 from dispatch.unit_notify import UnitNotifier
 from hospital_gateway import web as gateway_web
-from hospital_gateway.feed import FeedHub
 
 log = logging.getLogger("prealert")
 
@@ -47,7 +47,7 @@ async def _trim_feeds(services: Services) -> None:
     while True:
         cutoff_ms = int((utc_now() - services.settings.feed_retention).timestamp() * 1000)
         for hospital in services.region.hospitals:
-            await services.live.trim_feed(hospital, f"{cutoff_ms}-0")
+            await services.live.trim_stream(feed_key(hospital), f"{cutoff_ms}-0")
         await asyncio.sleep(60)
 
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             incidents=Incidents(pool=pool, live=live, region=the_region, clock=utc_now),
         )
         app.state.services = services
-        app.state.feeds = FeedHub(live, queue_size=settings.dashboard_queue)
+        app.state.streams = StreamHub(live, queue_size=settings.dashboard_queue)
         tasks = [asyncio.create_task(t) for t in (writer.run(), services.notifier.run(), _trim_feeds(services))]
         log.info(
             "service ready",
@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             yield
         finally:
             await asyncio.wait_for(writer.drain(), timeout=10)
-            await app.state.feeds.close()
+            await app.state.streams.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
