@@ -1,18 +1,23 @@
 """Derived state of a patient, recomputed on each event and pushed with it: latest vitals, NEWS2, shock index, ETA.
 
-Pure. The incident's ``latest`` is a flat dict (vitals fields, ``taken_at``, ``eta_s``, ``distance_m``) merged from
-every event so far; each event carries the whole derived view, so a dashboard never has to replay to show a patient.
+Pure. The incident's ``latest`` is a flat dict merged from every event so far: the vitals fields and their
+``taken_at``, the assessment fields, the unit's last ``lat``/``lon``, ``eta_s`` and ``distance_m`` to the
+destination, and ``fmc_at`` (first medical contact: the first vitals or the ``at_patient`` status). Each event
+carries the whole derived view, so a dashboard never has to replay to show a patient.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 
 from dispatch import clinical
-from dispatch.protocol import Derived, News2View, Position, ShockIndexView, TabletMessage, Vitals
+from dispatch.protocol import Assessment, Derived, News2View, Position, ShockIndexView, Status, TabletMessage, Vitals
 from dispatch.region import Hospital, distance_m
+from dispatch.triage import PatientFacts
 
 _VITALS_FIELDS: Final = (
     "hr",
@@ -30,21 +35,62 @@ _VITALS_FIELDS: Final = (
     "avpu",
     "on_oxygen",
 )
+_ASSESSMENT_FIELDS: Final = (
+    "age_years",
+    "sex",
+    "chief_complaint",
+    "suspected",
+    "race",
+    "lams",
+    "last_known_well",
+    "stemi",
+    "mechanism",
+)
+_LIST_FIELDS: Final = ("triage_red", "triage_yellow")
+
+# (lat, lon, hospital) -> seconds by road, or None when unreachable
+EtaLookup = Callable[[float, float, Hospital], float | None]
+
+
+def _set(merged: dict[str, Any], message: Vitals | Assessment, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(message, name)
+        if value is not None:
+            merged[name] = msgspec.to_builtins(value)
 
 
 def merge(
-    latest: dict[str, Any], message: TabletMessage, destination: Hospital | None, speed_mps: float
+    latest: dict[str, Any], message: TabletMessage, destination: Hospital | None, eta: EtaLookup
 ) -> dict[str, Any]:
     """The incident's latest state after ``message``."""
     merged = dict(latest)
+    at = msgspec.to_builtins(message.taken_at)
     if isinstance(message, Vitals):
-        merged.update({name: getattr(message, name) for name in _VITALS_FIELDS if getattr(message, name) is not None})
-        merged["taken_at"] = msgspec.to_builtins(message.taken_at)
-    elif isinstance(message, Position) and destination is not None:
-        metres = distance_m(message.lat, message.lon, destination.lat, destination.lon)
-        merged["distance_m"] = round(metres)
-        merged["eta_s"] = round(metres / speed_mps)
+        _set(merged, message, _VITALS_FIELDS)
+        merged["taken_at"] = at
+        merged.setdefault("fmc_at", at)
+    elif isinstance(message, Assessment):
+        _set(merged, message, _ASSESSMENT_FIELDS)
+        for name in _LIST_FIELDS:
+            if getattr(message, name):
+                merged[name] = list(getattr(message, name))
+    elif isinstance(message, Status):
+        merged["status"] = message.status
+        if message.status == "at_patient":
+            merged.setdefault("fmc_at", at)
+    elif isinstance(message, Position):
+        merged.update(lat=message.lat, lon=message.lon)
+        if destination is not None:
+            merged.update(to_destination(message.lat, message.lon, destination, eta))
     return merged
+
+
+def to_destination(lat: float, lon: float, destination: Hospital, eta: EtaLookup) -> dict[str, Any]:
+    seconds = eta(lat, lon, destination)
+    return {
+        "distance_m": round(distance_m(lat, lon, destination.lat, destination.lon)),
+        "eta_s": round(seconds) if seconds is not None else None,
+    }
 
 
 def derived(latest: dict[str, Any]) -> Derived:
@@ -69,3 +115,35 @@ def derived(latest: dict[str, Any]) -> Derived:
         eta_s=latest.get("eta_s"),
         distance_m=latest.get("distance_m"),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    return msgspec.convert(value, datetime) if value is not None else None
+
+
+def facts(latest: dict[str, Any]) -> PatientFacts:
+    """What the triage rules read, from the incident's latest state."""
+    return PatientFacts(
+        age_years=latest.get("age_years"),
+        hr=latest.get("hr"),
+        sbp=latest.get("sbp"),
+        rr=latest.get("rr"),
+        spo2=latest.get("spo2"),
+        on_oxygen=latest.get("on_oxygen"),
+        temp_c=latest.get("temp_c"),
+        avpu=latest.get("avpu"),
+        gcs_eye=latest.get("gcs_eye"),
+        gcs_verbal=latest.get("gcs_verbal"),
+        gcs_motor=latest.get("gcs_motor"),
+        suspected=latest.get("suspected"),
+        race=latest.get("race"),
+        lams=latest.get("lams"),
+        last_known_well=_time(latest.get("last_known_well")),
+        stemi=latest.get("stemi"),
+        triage_red=tuple(latest.get("triage_red", ())),
+        triage_yellow=tuple(latest.get("triage_yellow", ())),
+    )
+
+
+def first_medical_contact(latest: dict[str, Any]) -> datetime | None:
+    return _time(latest.get("fmc_at"))

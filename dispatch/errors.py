@@ -19,7 +19,7 @@ class PrealertError(Exception):
     """Base of every error the service raises on purpose."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ProtocolError(PrealertError):
     code: ErrorCode
     reason: str
@@ -31,7 +31,7 @@ class ProtocolError(PrealertError):
         return f"{self.code}{where}: {self.reason}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AuthError(PrealertError):
     reason: str
 
@@ -43,7 +43,7 @@ class ForbiddenError(AuthError):
     pass
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class NotFoundError(PrealertError):
     what: str
     key: str
@@ -52,7 +52,7 @@ class NotFoundError(PrealertError):
         return f"no {self.what} {self.key!r}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ConflictError(PrealertError):
     reason: str
 

@@ -4,18 +4,20 @@ it and why); Redis holds the live state and pushes each change to the unit's tab
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from dispatch.errors import NotFoundError
+from dispatch.errors import NotFoundError, ProtocolError
 from dispatch.live import Live
 from dispatch.pg import Connection, Pool
-from dispatch.protocol import Event, IncidentState, Location, NewIncident, encoder
+from dispatch.protocol import DESTINATION_REASONS, Event, IncidentState, Location, NewIncident, SetDestination, encoder
+from dispatch.recommend import Recommender
 from dispatch.region import Region
 
+_FOLLOWED = "4220019"  # eDisposition.20 "Protocol": the destination the protocol's ranking recommended
 _COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destination"
 
 
@@ -33,7 +35,10 @@ def _state(row: asyncpg.Record) -> IncidentState:
 
 
 class Incidents:
-    def __init__(self, *, pool: Pool, live: Live, region: Region, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, *, pool: Pool, live: Live, region: Region, clock: Callable[[], datetime], recommender: Recommender
+    ) -> None:
+        self._recommender = recommender
         self._pool = pool
         self._live = live
         self._region = region
@@ -52,15 +57,52 @@ class Incidents:
             )
             assert row is not None
             await self._log(conn, row["id"], actor, "created", {"priority": body.priority})
-            return await self._publish(_state(row))
+            state = await self._publish(_state(row))
+        await self._live.activate(self._region.name, state.id, True)
+        self._recommender.schedule(state.id)
+        return state
 
     async def assign(self, incident: int, unit: str, *, actor: str) -> IncidentState:
         return await self._change(incident, "unit", unit, actor, {"unit": unit})
 
-    async def set_destination(self, incident: int, hospital: str, reason: str | None, *, actor: str) -> IncidentState:
-        if hospital not in self._region.hospitals:
-            raise NotFoundError("hospital", hospital)
-        return await self._change(incident, "destination", hospital, actor, {"hospital": hospital, "reason": reason})
+    async def decide_destination(self, incident: int, body: SetDestination, *, actor: str) -> IncidentState:
+        """Set the destination: the recommendation, or an override with its eDisposition.20 reason. The decision is
+        stored with the recommendation it followed or overrode (its inputs, ranking and reasons)."""
+        if body.hospital not in self._region.hospitals:
+            raise NotFoundError("hospital", body.hospital)
+        recommendation = await self._recommender.update(incident)
+        if recommendation is None:
+            raise NotFoundError("incident", str(incident))
+        top = recommendation.top
+        override = body.hospital != top
+        if override and body.reason_code is None:
+            raise ProtocolError(
+                "invalid_field",
+                f"{body.hospital} is not the recommended {top}: an override needs "
+                "a reason (NEMSIS eDisposition.20 code)",
+                field="reason_code",
+            )
+        code = body.reason_code or _FOLLOWED
+        decision = (body.hospital, top, override, code, body.note, encoder.encode(recommendation).decode())
+
+        async def record(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO destination_decisions (incident_id, actor, hospital, recommended, is_override, "
+                "reason_code, reason_text, recommendation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+                incident,
+                actor,
+                *decision,
+            )
+
+        detail = {
+            "hospital": body.hospital,
+            "recommended": top,
+            "override": override,
+            "reason_code": code,
+            "reason": DESTINATION_REASONS[code],
+            "note": body.note,
+        }
+        return await self._change(incident, "destination", body.hospital, actor, detail, record)
 
     async def get(self, incident: int) -> IncidentState:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1", incident)
@@ -76,7 +118,13 @@ class Incidents:
         return [_state(r) for r in rows]
 
     async def _change(
-        self, incident: int, column: str, value: str, actor: str, detail: dict[str, Any]
+        self,
+        incident: int,
+        column: str,
+        value: str,
+        actor: str,
+        detail: dict[str, Any],
+        also: Callable[[Connection], Awaitable[None]] | None = None,
     ) -> IncidentState:
         assert column in ("unit", "destination")
         async with self._pool.acquire() as conn, conn.transaction():
@@ -89,9 +137,13 @@ class Incidents:
             if row is None:
                 raise NotFoundError("incident", str(incident))
             await self._log(conn, incident, actor, f"{column}_set", detail)
+            if also is not None:
+                await also(conn)
             # Published while the row is locked: two changes reach Redis in the order PostgreSQL made them,
             # and a Redis failure rolls the change back.
-            return await self._publish(_state(row))
+            state = await self._publish(_state(row))
+        self._recommender.schedule(incident)
+        return state
 
     @staticmethod
     async def _log(conn: Connection, incident: int, actor: str, change: str, detail: dict[str, Any]) -> None:

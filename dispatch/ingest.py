@@ -21,7 +21,8 @@ from dispatch.live import Live
 from dispatch.metrics import FRAMES, REFUSED
 from dispatch.pg import EventRow, EventWriter
 from dispatch.protocol import Ack, Error, Event, Position, Status, TabletMessage, encoder
-from dispatch.region import Region
+from dispatch.region import Hospital, Region
+from dispatch.roads import TravelTimes
 from dispatch.sequence import UnitSequence, Verdict
 from dispatch.settings import Settings
 
@@ -43,7 +44,11 @@ class Ingest:
         region: Region,
         settings: Settings,
         clock: Callable[[], datetime],
+        travel: TravelTimes,
+        on_patient_change: Callable[[int], None],
     ) -> None:
+        self._travel = travel
+        self._on_patient_change = on_patient_change
         self._live = live
         self._writer = writer
         self._region = region
@@ -88,6 +93,8 @@ class Ingest:
                     reason=f"incident {message.incident} is not assigned to unit {unit}",
                 )
             )
+        if fanout.verdict == "ok" and message.incident is not None:
+            self._on_patient_change(message.incident)
         row = EventRow(
             unit=unit,
             seq=message.seq,
@@ -99,6 +106,9 @@ class Ingest:
         )
         return Outcome(pending=(message.seq, await self._writer.write(row)))
 
+    def _eta(self, lat: float, lon: float, hospital: Hospital) -> float | None:
+        return self._travel.eta_s(lat, lon, hospital.id)
+
     async def _event(self, unit: str, message: TabletMessage, now: datetime) -> tuple[bytes, bytes | None]:
         if message.incident is None:
             event = Event(incident=None, unit=unit, seq=message.seq, received_at=now, body=message)
@@ -106,7 +116,7 @@ class Ingest:
         raw_latest, destination = await self._live.incident_context(message.incident)
         latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
         hospital = self._region.hospitals.get(destination) if destination else None
-        merged = derive.merge(latest, message, hospital, self._settings.emergency_speed_mps)
+        merged = derive.merge(latest, message, hospital, self._eta)
         event = Event(
             incident=message.incident,
             unit=unit,

@@ -7,7 +7,10 @@ Keys (all prefixed ``pa:``):
   ``incident:{id}:events`` stream: every event of the incident;
 - ``hospital:{h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
   dashboards' resume points; ``hospital:{h}:feed:trimmed`` the id below which the feed was trimmed;
-- channel ``unit:{u}:notify``: the unit's incident changed.
+- ``region:{r}:status`` hash: every hospital's ED status (JSON); ``region:{r}:active`` set: open incidents;
+  ``region:{r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status changes, recommendation
+  changes), resumable like a hospital feed; ``incident:{id}`` also holds ``recommendation`` and its ``fingerprint``;
+- channel ``unit:{u}:notify``: ``assignment:<incident>`` or ``recommendation:<incident>``.
 Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
 """
 
@@ -63,8 +66,18 @@ if destination ~= '' then
         redis.call('XADD', feed, '*', 'e', event)
     end
 end
-if unit ~= '' then redis.call('PUBLISH', 'pa:unit:' .. unit .. ':notify', incident) end
+if unit ~= '' then redis.call('PUBLISH', 'pa:unit:' .. unit .. ':notify', 'assignment:' .. incident) end
 return old
+"""
+
+
+_SWAP_RECOMMENDATION: Final = """
+local incident_key, stream = KEYS[1], KEYS[2]
+local recommendation, top, fingerprint, update = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local previous = redis.call('HMGET', incident_key, 'top', 'fingerprint')
+redis.call('HSET', incident_key, 'recommendation', recommendation, 'top', top, 'fingerprint', fingerprint)
+if previous[2] ~= fingerprint then redis.call('XADD', stream, '*', 'e', update) end
+return {previous[1] or '', previous[2] or ''}
 """
 
 
@@ -102,11 +115,16 @@ def feed_key(hospital: str) -> str:
     return _key("hospital", hospital, "feed")
 
 
+def dispatch_key(region: str) -> str:
+    return _key("region", region, "dispatch")
+
+
 class Live:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._ingest = redis.register_script(_INGEST)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
+        self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
 
     # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
@@ -158,6 +176,51 @@ class Live:
     async def unit_incident(self, unit: str) -> int | None:
         value = await self.redis.hget(_key("unit", unit), "incident")
         return int(value) if value else None
+
+    async def activate(self, region: str, incident: int, active: bool) -> None:
+        key = _key("region", region, "active")
+        await (self.redis.sadd(key, incident) if active else self.redis.srem(key, incident))
+
+    async def active_incidents(self, region: str) -> list[int]:
+        members = await self.redis.smembers(_key("region", region, "active"))
+        return sorted(int(m) for m in members)
+
+    async def incident_inputs(self, incident: int) -> tuple[bytes | None, bytes | None]:
+        """The incident's state and merged latest state (JSON), for recomputing its recommendation."""
+        state, latest = await self.redis.hmget(_key("incident", incident), ["state", "latest"])
+        return _optional(state), _optional(latest)
+
+    async def swap_recommendation(
+        self, region: str, incident: int, *, recommendation: bytes, top: str, fingerprint: str, update: bytes
+    ) -> str | None:
+        """Store the incident's recommendation; publish ``update`` to the dispatchers if it changed. Returns the
+        previous top choice. Atomic, so two processes recomputing at once publish a change once."""
+        keys = [_key("incident", incident), dispatch_key(region)]
+        args: list[bytes | str | int] = [recommendation, top, fingerprint, update]
+        previous_top, _ = (_bytes(v).decode() for v in await self._swap_recommendation(keys=keys, args=args))
+        return previous_top or None
+
+    async def recommendation_top(self, incident: int) -> str | None:
+        top = _optional(await self.redis.hget(_key("incident", incident), "top"))
+        return top.decode() or None if top is not None else None
+
+    async def recommendation(self, incident: int) -> bytes | None:
+        return _optional(await self.redis.hget(_key("incident", incident), "recommendation"))
+
+    async def notify_unit(self, unit: str, kind: str, incident: int) -> None:
+        await self.redis.publish(_key("unit", unit, "notify"), f"{kind}:{incident}")
+
+    # Hospital status ----------
+    async def statuses(self, region: str) -> dict[str, bytes]:
+        raw = await self.redis.hgetall(_key("region", region, "status"))
+        return {_bytes(k).decode(): _bytes(v) for k, v in raw.items()}
+
+    async def put_status(self, region: str, hospital: str, status: bytes, update: bytes) -> None:
+        """Store a hospital's status and tell the dispatchers, atomically."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_key("region", region, "status"), hospital, status)
+            pipe.xadd(dispatch_key(region), {"e": update})
+            await pipe.execute()
 
     # Feeds ----------
     async def stream_tail(self, key: str) -> str:

@@ -18,6 +18,9 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from dispatch.capacity import HospitalStatus, StatusUpdate
+from dispatch.routing import Recommendation
+
 PROTOCOL_VERSION: Final = 1
 
 # Identifiers ----------
@@ -154,9 +157,40 @@ class AssignUnit(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     unit: UnitId
 
 
+DestinationReason = Literal[
+    "4220001",
+    "4220003",
+    "4220005",
+    "4220007",
+    "4220009",
+    "4220011",
+    "4220013",
+    "4220015",
+    "4220017",
+    "4220019",
+    "4220021",
+]
+DESTINATION_REASONS: Final[dict[str, str]] = {  # NEMSIS v3.5.1 eDisposition.20, reason for choosing destination
+    "4220001": "Closest Facility",
+    "4220003": "Diversion",
+    "4220005": "Family Choice",
+    "4220007": "Insurance Status/Requirement",
+    "4220009": "Law Enforcement Choice",
+    "4220011": "On-Line/On-Scene Medical Direction",
+    "4220013": "Other",
+    "4220015": "Patient's Choice",
+    "4220017": "Patient's Physician's Choice",
+    "4220019": "Protocol",
+    "4220021": "Regional Specialty Center",
+}
+
+
 class SetDestination(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The dispatcher's decision: the recommendation, or an override, which needs a ``reason_code``."""
+
     hospital: HospitalId
-    reason: ShortText | None = None
+    reason_code: DestinationReason | None = None
+    note: ShortText | None = None
 
 
 class IncidentState(Frame, frozen=True, kw_only=True, tag="incident"):
@@ -264,7 +298,25 @@ class Reset(Frame, frozen=True, kw_only=True, tag="reset"):
     reason: str
 
 
-ServerToTablet = Hello | Ack | Error | Assignment
+# Dispatchers' feed (and the crew's recommendation) ----------
+class RecommendationUpdate(Frame, frozen=True, kw_only=True, tag="recommendation"):
+    """An incident's ranked destinations changed; ``top_changed`` when the first choice did."""
+
+    incident: IncidentId
+    unit: UnitId | None
+    destination: HospitalId | None
+    recommendation: Recommendation
+    previous_top: str | None
+    top_changed: bool
+
+
+class HospitalStatusChanged(Frame, frozen=True, kw_only=True, tag="hospital_status"):
+    status: HospitalStatus
+
+
+DispatchEvent = RecommendationUpdate | HospitalStatusChanged
+
+ServerToTablet = Hello | Ack | Error | Assignment | RecommendationUpdate
 ServerToDashboard = FeedHello | FeedEvent | Reset | Error
 
 tablet_decoder: Final = msgspec.json.Decoder(TabletMessage)
@@ -275,29 +327,22 @@ encoder: Final = msgspec.json.Encoder()
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of every frame, generated from the Structs (never written by hand)."""
-    roots: tuple[Any, ...] = (
-        TabletMessage,
-        ServerToTablet,
-        ServerToDashboard,
-        NewIncident,
-        AssignUnit,
-        SetDestination,
-    )
-    (tablet, to_tablet, to_dashboard, *requests), components = msgspec.json.schema_components(
-        roots, ref_template="#/$defs/{name}"
-    )
+    named: dict[str, Any] = {
+        "tablet_to_server": TabletMessage,
+        "server_to_tablet": ServerToTablet,
+        "server_to_dashboard": ServerToDashboard,
+        "dispatch_feed_event": DispatchEvent,
+        "new_incident": NewIncident,
+        "assign_unit": AssignUnit,
+        "set_destination": SetDestination,
+        "hospital_status_update": StatusUpdate,
+    }
+    schemas, components = msgspec.json.schema_components(tuple(named.values()), ref_template="#/$defs/{name}")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"prealert wire protocol v{PROTOCOL_VERSION}",
         "$defs": components,
-        "properties": {
-            "tablet_to_server": tablet,
-            "server_to_tablet": to_tablet,
-            "server_to_dashboard": to_dashboard,
-            "new_incident": requests[0],
-            "assign_unit": requests[1],
-            "set_destination": requests[2],
-        },
+        "properties": dict(zip(named, schemas, strict=True)),
     }
 
 

@@ -10,11 +10,14 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from dispatch import tokens
+from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
 from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
+from dispatch.recommend import Recommender
 from dispatch.region import Region
+from dispatch.roads import TravelTimes
 from dispatch.settings import Settings
 from dispatch.unit_notify import UnitNotifier
 
@@ -31,6 +34,9 @@ class Services:
     ingest: Ingest
     incidents: Incidents
     notifier: UnitNotifier
+    travel: TravelTimes
+    recommender: Recommender
+    statuses: HospitalStatuses
     clock: Callable[[], datetime]
 
     def authenticate(self, token: str | None) -> tokens.Principal:

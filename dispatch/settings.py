@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from dispatch.frames import Limits
+from dispatch.roads import RoadSettings
+from dispatch.routing import RoutingConfig
 
 
 def _default_regions() -> Path:
@@ -42,7 +44,10 @@ class Settings:
     # Demo
     print_tokens: bool = True
     token_ttl: timedelta = timedelta(hours=12)
-    emergency_speed_mps: float = 13.9  # ~50 km/h over the straight line, until road routing lands
+    # Routing
+    roads: RoadSettings = field(default_factory=RoadSettings)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    lvo_window: timedelta = timedelta(hours=6)
     log_level: str = "INFO"
 
     @classmethod
@@ -52,7 +57,20 @@ class Settings:
             return value if value else None
 
         base = cls()
+
+        def minutes(name: str, default: timedelta) -> timedelta:
+            value = get(name)
+            return timedelta(minutes=float(value)) if value else default
+
+        routing = RoutingConfig(
+            stroke_detour=minutes("STROKE_DETOUR_MIN", base.routing.stroke_detour),
+            stale_after=minutes("STATUS_STALE_AFTER_MIN", base.routing.stale_after),
+            door_to_device=minutes("DOOR_TO_DEVICE_MIN", base.routing.door_to_device),
+        )
         return cls(
+            roads=RoadSettings(emergency_factor=float(get("EMERGENCY_FACTOR") or base.roads.emergency_factor)),
+            routing=routing,
+            lvo_window=minutes("LVO_WINDOW_MIN", base.lvo_window),
             host=get("HOST") or base.host,
             port=int(get("PORT") or base.port),
             data_dir=Path(get("DATA_DIR") or base.data_dir),

@@ -124,13 +124,19 @@ class TabletSession:
                 ACKS.inc()
                 await self.send(Ack(upto=upto))
 
-    async def assignment_loop(self) -> None:
+    async def notice_loop(self) -> None:
+        """Push the unit's incident changes and its destination recommendation's changes to the tablet."""
         queue = self.services.notifier.listen(self.unit)
         try:
             while True:
-                incident = await self._incident(await queue.get())
-                if incident is not None:
+                kind, number = await queue.get()
+                incident = await self._incident(number)
+                if incident is None:
+                    continue
+                if kind == "assignment":
                     await self.send(Assignment(incident=incident))
+                elif (update := await self.services.recommender.current(incident)) is not None:
+                    await self.send(update)
         finally:
             self.services.notifier.forget(self.unit, queue)
 
@@ -145,7 +151,7 @@ async def tablet_endpoint(ws: WebSocket) -> None:
     tasks: list[asyncio.Task[None]] = []
     try:
         await session.hello()
-        tasks = [asyncio.create_task(session.ack_loop()), asyncio.create_task(session.assignment_loop())]
+        tasks = [asyncio.create_task(session.ack_loop()), asyncio.create_task(session.notice_loop())]
         await session.receive_loop()
     except WebSocketDisconnect:
         pass

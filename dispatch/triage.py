@@ -1,26 +1,23 @@
-"""Field triage, stroke screen and destination needs of one patient. Pure: no I/O, no configuration, and no clock
-(``now`` is an argument); stdlib only plus ``dispatch.clinical``.
+"""Field triage, stroke screen and destination needs of one patient. Pure: no I/O, no configuration, no clock
+(``now`` is an argument); stdlib only plus ``dispatch.clinical``. Each rule is from ``clinical-rules.md``:
 
-Each function implements, to the boundary value, a rule of ``clinical-rules.md``:
-
-- ``field_triage``   American College of Surgeons 2021 field triage of injured patients: red, yellow or none.
+- ``field_triage``   ACS 2021 field triage of injured patients: red, yellow or none, with every criterion met.
 - ``stroke_screen``  RACE >= 5 or LAMS >= 4 suggests a large-vessel occlusion (LVO); last known well (LKW) within
-                     the LVO window (6 h, AHA/ASA Mission: Lifeline 2017; the window is a parameter).
-- ``needs``          one category, by precedence, and the destination capabilities the patient needs, with reasons
-                     a dispatcher reads in two seconds and the missing inputs that would change the answer.
+                     the LVO window (6 h, Mission: Lifeline 2017; a parameter).
+- ``needs``          one category by precedence, every destination capability needed, reasons, missing inputs.
 
-Interpretations, beyond the rules file:
+Interpretations beyond the rules file:
 
-- Trauma context: suspected trauma, any red code, or any yellow code except ``pregnancy_over_20_weeks`` (a pregnant
-  patient with no injury is obstetric, not trauma). Field triage itself evaluates anyone it is given.
-- A code that is not in the tables still counts at the colour it was recorded under (the safe side), and its
-  reason says "unrecognised". Duplicate codes are reported once.
-- Room-air SpO2 < 90 is red only when ``on_oxygen`` is False; when it is unknown it is not red, and ``needs``
-  lists "air or oxygen" as missing.
-- Last known well is counted in whole minutes, rounded down; "within 6 h" is ``minutes_since_lkw <= 360``, so up to
-  6 h 00 min 59 s is within. A LKW after ``now`` (clock skew) counts as 0 min and says so.
-- ``needs`` fills every need that applies, not only the category's: a traumatic cardiac arrest still needs the
-  highest-level trauma centre, a pregnant trauma patient still needs obstetric care. The category says which leads.
+- Trauma context: suspected trauma, a red code, or a yellow code other than ``pregnancy_over_20_weeks`` (pregnancy
+  alone is obstetric). ``field_triage`` itself evaluates whoever it is given.
+- A code not in the tables still counts at the colour it was recorded under, as "unrecognised code"; duplicates once.
+- Room-air SpO2 < 90 is red only when ``on_oxygen`` is False; unknown is not red, and ``needs`` lists "air or oxygen".
+- LKW age is in whole minutes, rounded down: "within 6 h" is ``minutes_since_lkw <= 360``, so up to 6 h 00 min 59 s.
+  A LKW after ``now`` (clock skew) counts as 0 min and says so.
+- ``needs``: the trauma centre (and so pediatric) follows the category: only trauma_red and trauma_yellow set it, so a
+  stroke with a yellow code goes to a stroke centre. PCI, stroke, obstetric and sepsis are set whenever their own
+  condition holds (post-arrest STEMI needs PCI, a pregnant trauma patient obstetric care); the router reads them in
+  its own order. A field-triage colour that does not lead is still given in the reasons, without a destination.
 """
 
 from __future__ import annotations
@@ -77,15 +74,21 @@ YELLOW_CODES: Final[dict[str, str]] = {
     "ems_judgment": "other EMS judgment",
 }
 _PREGNANCY: Final = "pregnancy_over_20_weeks"
+_TRAUMA_CENTRE: Final[dict[str, Literal["highest", "any"]]] = {"trauma_red": "highest", "trauma_yellow": "any"}
 PEDIATRIC_BELOW_AGE: Final = 15  # "children" in the ACS guideline; the rules file names no age
+_LIMITS: Final = (  # impossible beyond these: the wire's ranges (protocol.py), and the scales' own
+    *(("age_years", 0, 120), ("hr", 0, 300), ("sbp", 0, 300), ("rr", 0, 80), ("spo2", 0, 100), ("temp_c", 25, 45)),
+    *(("gcs_eye", 1, 4), ("gcs_verbal", 1, 5), ("gcs_motor", 1, 6), ("race", 0, 9), ("lams", 0, 5)),
+    ("lactate_mmol_l", 0, 100),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class PatientFacts:
     """The latest of everything recorded for one patient (None = not recorded). Units as on the wire.
 
-    A value that cannot be real (negative age, rate or pressure, SpO2 outside 0-100, GCS part, RACE or LAMS out of
-    its scale, negative or non-finite lactate or temperature) raises ``ValueError``.
+    A value outside its range raises ``ValueError``: the wire's ranges (age 0-120, HR and SBP 0-300, RR 0-80, SpO2
+    0-100, temperature 25-45 °C, GCS parts), RACE 0-9, LAMS 0-5, lactate 0-100 mmol/L; NaN and infinity too.
     """
 
     age_years: int | None = None
@@ -110,21 +113,10 @@ class PatientFacts:
     lactate_mmol_l: float | None = None
 
     def __post_init__(self) -> None:
-        for name, value, low, high in (
-            ("age_years", self.age_years, 0, None),
-            ("hr", self.hr, 0, None),
-            ("sbp", self.sbp, 0, None),
-            ("rr", self.rr, 0, None),
-            ("spo2", self.spo2, 0, 100),
-            ("race", self.race, 0, 9),
-            ("lams", self.lams, 0, 5),
-        ):
-            if value is not None and (value < low or (high is not None and value > high)):
-                raise ValueError(f"{name} out of range: {value}")
-        gcs_total(eye=self.gcs_eye, verbal=self.gcs_verbal, motor=self.gcs_motor)  # range-checks each part
-        for name, number in (("temp_c", self.temp_c), ("lactate_mmol_l", self.lactate_mmol_l)):
-            if number is not None and not (math.isfinite(number) and number >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {number}")
+        for name, low, high in _LIMITS:
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
 
 # Field triage (ACS 2021) ---------------------------------------------------------------------------------------------
@@ -202,7 +194,7 @@ class StrokeScreen:
 
 
 def stroke_screen(f: PatientFacts, *, now: datetime, lvo_window: timedelta = timedelta(hours=6)) -> StrokeScreen:
-    """LVO screen and time since last known well; "within 6 h" includes exactly 360 min (and up to 360 min 59 s)."""
+    """LVO screen and time since last known well; "within 6 h" includes exactly 6 h (and up to 6 h 00 min 59 s)."""
     if lvo_window <= timedelta(0):
         raise ValueError(f"lvo_window must be positive, got {lvo_window}")
     suspected = f.suspected == "stroke" or f.race is not None or f.lams is not None
@@ -229,7 +221,7 @@ def _minutes_since(lkw: datetime | None, now: datetime) -> int | None:
 def _scale_reasons(f: PatientFacts) -> tuple[str, ...]:
     race = None if f.race is None else f"RACE {f.race} ≥ 5: LVO likely" if f.race >= 5 else f"RACE {f.race} < 5"
     lams = None if f.lams is None else f"LAMS {f.lams} ≥ 4: LVO likely" if f.lams >= 4 else f"LAMS {f.lams} < 4"
-    return tuple(reason for reason in (race, lams) if reason is not None)
+    return _present(race, lams)
 
 
 def _lkw_reasons(lkw: datetime | None, now: datetime, minutes: int | None, limit: int) -> tuple[str, ...]:
@@ -252,8 +244,8 @@ def _duration(minutes: int) -> str:
 class Needs:
     """The category (one, by precedence) and every destination capability the patient needs.
 
-    - ``trauma_centre``: in trauma context, "highest" (highest level available in the region) when field triage is
-      red, "any" trauma centre when yellow, else None.
+    - ``trauma_centre``: "highest" (highest level available in the region) for trauma_red, "any" trauma centre for
+      trauma_yellow, else None.
     - ``pediatric``: age < 15 and a trauma centre is needed: prefer a pediatric-capable trauma centre.
     - ``stroke``: "thrombectomy" (thrombectomy-capable or comprehensive centre preferred; the router applies the
       detour limit) for LVO with LKW within the window or unknown; "any" stroke-capable centre otherwise.
@@ -291,7 +283,7 @@ def needs(f: PatientFacts, *, now: datetime, lvo_window: timedelta = timedelta(h
     with no criterion met -> general; sepsis (alert criteria met, or suspected sepsis); obstetric; general."""
     x = _findings(f, now=now, lvo_window=lvo_window)
     category = _category(f, x)
-    trauma_centre = _trauma_centre(x)
+    trauma_centre = _TRAUMA_CENTRE.get(category)
     return Needs(
         category=category,
         trauma_centre=trauma_centre,
@@ -351,12 +343,6 @@ def _category(f: PatientFacts, x: _Findings) -> Category:
     return "obstetric" if f.suspected == "obstetric" or _PREGNANCY in f.triage_yellow else "general"
 
 
-def _trauma_centre(x: _Findings) -> Literal["highest", "any"] | None:
-    if not x.trauma or x.triage.colour == "none":
-        return None
-    return "highest" if x.triage.colour == "red" else "any"
-
-
 def _stroke_need(screen: StrokeScreen) -> Literal["thrombectomy", "any"] | None:
     if not screen.suspected:
         return None
@@ -364,38 +350,27 @@ def _stroke_need(screen: StrokeScreen) -> Literal["thrombectomy", "any"] | None:
 
 
 # Reasons: the category's own first, then "too unstable to divert", then every other need --------------------------
-_LEAD: Final[dict[Category, str]] = {
-    "cardiac_arrest": "cardiac_arrest",
-    "stemi": "stemi",
-    "trauma_red": "trauma",
-    "stroke_lvo": "stroke",
-    "stroke": "stroke",
-    "trauma_yellow": "trauma",
-    "sepsis": "sepsis",
-    "obstetric": "obstetric",
-    "general": "trauma",  # suspected trauma with nothing met; otherwise there is no block
-}
-
-
 def _reasons(category: Category, f: PatientFacts, x: _Findings) -> tuple[str, ...]:
-    blocks = _blocks(f, x)
-    lead = blocks.pop(_LEAD[category], ("no time-critical pathway",))
+    blocks = _blocks(category, f, x)
+    lead_key = "trauma" if category == "general" else category.split("_")[0]  # general: suspected trauma, or none
+    lead = blocks.pop(lead_key, ("no time-critical pathway",))
     unstable = (f"too unstable to divert: {', '.join(x.unstable)}",) if x.unstable else ()
     return tuple(dict.fromkeys((*lead, *unstable, *(reason for block in blocks.values() for reason in block))))
 
 
-def _blocks(f: PatientFacts, x: _Findings) -> dict[str, tuple[str, ...]]:
+def _blocks(category: Category, f: PatientFacts, x: _Findings) -> dict[str, tuple[str, ...]]:
     blocks: dict[str, tuple[str, ...]] = {}
     if f.suspected == "cardiac_arrest":
-        blocks["cardiac_arrest"] = ("cardiac arrest",)
+        blocks["cardiac"] = ("cardiac arrest",)
     if f.stemi is True or f.suspected == "stemi":
         blocks["stemi"] = (_stemi_reason(f),)
     if x.trauma:
-        blocks["trauma"] = _trauma_reasons(f, x)
+        blocks["trauma"] = _trauma_reasons(f, x, leads=category.startswith("trauma"))
     if x.screen.suspected:
         blocks["stroke"] = (_stroke_headline(x.screen), *x.screen.reasons)
     if x.sepsis or f.suspected == "sepsis":
-        blocks["sepsis"] = ("sepsis alert" if x.sepsis else "suspected sepsis, alert not met", *_sepsis_reasons(f, x))
+        headline = "sepsis alert criteria met" if x.sepsis else "suspected sepsis, alert criteria not met"
+        blocks["sepsis"] = (headline, *_sepsis_reasons(f, x))
     if f.suspected == "obstetric" or _PREGNANCY in f.triage_yellow:
         blocks["obstetric"] = ("obstetric care needed",)
     return blocks
@@ -408,13 +383,16 @@ def _stemi_reason(f: PatientFacts) -> str:
     return f"suspected STEMI ({finding}): PCI-capable centre"
 
 
-def _trauma_reasons(f: PatientFacts, x: _Findings) -> tuple[str, ...]:
-    if x.triage.colour == "none":
+def _trauma_reasons(f: PatientFacts, x: _Findings, *, leads: bool) -> tuple[str, ...]:
+    colour = x.triage.colour
+    if colour == "none":
         return ("suspected trauma, no field-triage criterion met",)
-    headline = "trauma RED: highest-level trauma centre" if x.triage.colour == "red" else "trauma YELLOW: trauma centre"
+    if not leads:
+        return (f"field triage {colour.upper()}", *x.triage.reasons)
+    headline = "trauma RED: highest-level trauma centre" if colour == "red" else "trauma YELLOW: trauma centre"
     child = f.age_years is not None and f.age_years < PEDIATRIC_BELOW_AGE
     pediatric = f"child, age {f.age_years}: pediatric-capable trauma centre preferred" if child else None
-    return (headline, *x.triage.reasons, *_present(pediatric))
+    return (headline, *_present(pediatric), *x.triage.reasons)
 
 
 def _stroke_headline(screen: StrokeScreen) -> str:

@@ -17,19 +17,20 @@ from dispatch.live import PREFIX
 
 log = logging.getLogger("prealert.notify")
 _PATTERN = f"{PREFIX}unit:*:notify"
+Notice = tuple[str, int]  # ("assignment" | "recommendation", incident)
 
 
 class UnitNotifier:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._listeners: defaultdict[str, set[asyncio.Queue[int]]] = defaultdict(set)
+        self._listeners: defaultdict[str, set[asyncio.Queue[Notice]]] = defaultdict(set)
 
-    def listen(self, unit: str) -> asyncio.Queue[int]:
-        queue: asyncio.Queue[int] = asyncio.Queue(maxsize=100)
+    def listen(self, unit: str) -> asyncio.Queue[Notice]:
+        queue: asyncio.Queue[Notice] = asyncio.Queue(maxsize=100)
         self._listeners[unit].add(queue)
         return queue
 
-    def forget(self, unit: str, queue: asyncio.Queue[int]) -> None:
+    def forget(self, unit: str, queue: asyncio.Queue[Notice]) -> None:
         self._listeners[unit].discard(queue)
         if not self._listeners[unit]:
             del self._listeners[unit]
@@ -47,10 +48,11 @@ class UnitNotifier:
             await pubsub.psubscribe(_PATTERN)
             async for message in pubsub.listen():
                 if message["type"] == "pmessage":
-                    self._deliver(message["channel"].decode().split(":")[2], int(message["data"]))
+                    kind, _, incident = message["data"].decode().partition(":")
+                    self._deliver(message["channel"].decode().split(":")[2], (kind, int(incident)))
 
-    def _deliver(self, unit: str, incident: int) -> None:
+    def _deliver(self, unit: str, notice: Notice) -> None:
         for queue in self._listeners.get(unit, ()):
             if queue.full():
                 queue.get_nowait()
-            queue.put_nowait(incident)
+            queue.put_nowait(notice)

@@ -15,13 +15,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
 
 from dispatch import pg, tokens
+from dispatch.capacity import StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
+from dispatch.live import dispatch_key
 from dispatch.protocol import AssignUnit, NewIncident, SetDestination, encoder
 from dispatch.services import Services
-from dispatch.tablet_socket import tablet_endpoint
+from dispatch.stream_socket import serve_stream
+from dispatch.tablet_socket import accept_authenticated, tablet_endpoint
 
 STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
@@ -134,7 +138,61 @@ async def set_destination(request: Request) -> Response:
     who = _principal(request, "dispatcher")
     body = await _body(request, SetDestination)
     incidents = _services(request).incidents
-    return _json(await incidents.set_destination(_incident_id(request), body.hospital, body.reason, actor=who.subject))
+    return _json(await incidents.decide_destination(_incident_id(request), body, actor=who.subject))
+
+
+async def get_recommendation(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    recommendation = await _services(request).recommender.update(_incident_id(request))
+    if recommendation is None:
+        raise NotFoundError("incident", request.path_params["incident"])
+    return _json(recommendation)
+
+
+def _hospital_reader(request: Request) -> str:
+    """A dispatcher of the region, or the hospital's own ED, may read its status."""
+    services = _services(request)
+    who = services.authenticate(_bearer(request))
+    hospital: str = request.path_params["hospital"]
+    if who.role == "dispatcher":
+        tokens.require(who, "dispatcher", services.region.name)
+    else:
+        tokens.require(who, "ed", hospital)
+    return hospital
+
+
+async def get_hospital_status(request: Request) -> Response:
+    return _json(await _services(request).statuses.get(_hospital_reader(request)))
+
+
+async def update_hospital_status(request: Request) -> Response:
+    hospital: str = request.path_params["hospital"]
+    services = _services(request)
+    who = tokens.require(services.authenticate(_bearer(request)), "ed", hospital)
+    body = await _body(request, StatusUpdate)
+    return _json(await services.statuses.update(hospital, body, actor=who.subject))
+
+
+async def list_hospital_statuses(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    return _json(await _services(request).statuses.all())
+
+
+async def dispatch_socket(ws: WebSocket) -> None:
+    """The dispatchers' feed of a region: hospital status changes and recommendation changes, resumable."""
+    services: Services = ws.app.state.services
+    region = services.region.name
+    if await accept_authenticated(ws, services, "dispatcher", region) is None:
+        return
+    await serve_stream(
+        ws,
+        live=services.live,
+        hub=ws.app.state.streams,
+        key=dispatch_key(region),
+        feed=f"region:{region}",
+        kind="dispatcher",
+        now=services.clock(),
+    )
 
 
 def page(name: str) -> Route:
@@ -186,6 +244,11 @@ def routes() -> list[BaseRoute]:
         Route("/v1/incidents/{incident}", get_incident),
         Route("/v1/incidents/{incident}/assign", assign_unit, methods=["POST"]),
         Route("/v1/incidents/{incident}/destination", set_destination, methods=["POST"]),
+        Route("/v1/incidents/{incident}/recommendation", get_recommendation),
+        Route("/v1/hospitals/status", list_hospital_statuses),
+        Route("/v1/hospitals/{hospital}/status", get_hospital_status, methods=["GET"]),
+        Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH"]),
+        WebSocketRoute("/v1/dispatch/socket", dispatch_socket),
         WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
         page("tablet"),
         page("console"),

@@ -8,15 +8,17 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from dispatch import pg, region, web
+from dispatch import pg, region, roads, web
+from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
-from dispatch.live import Live, feed_key
+from dispatch.live import Live, dispatch_key, feed_key
+from dispatch.recommend import Recommender
+from dispatch.roads import TravelTimes
 from dispatch.services import Services
 from dispatch.settings import Settings
 from dispatch.streams import StreamHub
@@ -46,61 +48,95 @@ async def _trim_feeds(services: Services) -> None:
     """Keep each hospital feed to the retention window."""
     while True:
         cutoff_ms = int((utc_now() - services.settings.feed_retention).timestamp() * 1000)
-        for hospital in services.region.hospitals:
-            await services.live.trim_stream(feed_key(hospital), f"{cutoff_ms}-0")
+        keys = [feed_key(h) for h in services.region.hospitals] + [dispatch_key(services.region.name)]
+        for key in keys:
+            await services.live.trim_stream(key, f"{cutoff_ms}-0")
         await asyncio.sleep(60)
+
+
+def _travel_times(settings: Settings, the_region: region.Region) -> TravelTimes:
+    graph = roads.load(settings.regions_dir / settings.region, settings.roads)
+    return TravelTimes(graph, {h.id: (h.lat, h.lon) for h in the_region.hospitals.values()})
+
+
+async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
+    """Connect, migrate, load the region, and wire every service of one process."""
+    the_region = region.load(settings.regions_dir, settings.region)
+    travel = await asyncio.to_thread(_travel_times, settings, the_region)
+    pool = await pg.connect(database_url)
+    await pg.migrate(pool)
+    redis = Redis.from_url(redis_url, max_connections=None)
+    live = Live(redis)
+    writer = pg.EventWriter(pool, batch=settings.write_batch)
+    recommender = Recommender(
+        live=live,
+        region=the_region,
+        travel=travel,
+        config=settings.routing,
+        lvo_window=settings.lvo_window,
+        clock=utc_now,
+    )
+    return Services(
+        settings=settings,
+        region=the_region,
+        secret=token_secret(settings),
+        pool=pool,
+        redis=redis,
+        live=live,
+        writer=writer,
+        notifier=UnitNotifier(redis),
+        clock=utc_now,
+        travel=travel,
+        recommender=recommender,
+        ingest=Ingest(
+            live=live,
+            writer=writer,
+            region=the_region,
+            settings=settings,
+            clock=utc_now,
+            travel=travel,
+            on_patient_change=recommender.schedule,
+        ),
+        incidents=Incidents(pool=pool, live=live, region=the_region, clock=utc_now, recommender=recommender),
+        statuses=HospitalStatuses(
+            pool=pool, live=live, region=the_region, clock=utc_now, on_change=recommender.schedule_all
+        ),
+    )
 
 
 def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        the_region = region.load(settings.regions_dir, settings.region)
-        pool = await pg.connect(database_url)
-        version = await pg.migrate(pool)
-        redis = Redis.from_url(redis_url, max_connections=None)
-        live = Live(redis)
-        writer = pg.EventWriter(pool, batch=settings.write_batch)
-        services = Services(
-            settings=settings,
-            region=the_region,
-            secret=token_secret(settings),
-            pool=pool,
-            redis=redis,
-            live=live,
-            writer=writer,
-            notifier=UnitNotifier(redis),
-            clock=utc_now,
-            ingest=Ingest(live=live, writer=writer, region=the_region, settings=settings, clock=utc_now),
-            incidents=Incidents(pool=pool, live=live, region=the_region, clock=utc_now),
-        )
+        services = await build_services(settings, redis_url=redis_url, database_url=database_url)
         app.state.services = services
-        app.state.streams = StreamHub(live, queue_size=settings.dashboard_queue)
-        tasks = [asyncio.create_task(t) for t in (writer.run(), services.notifier.run(), _trim_feeds(services))]
+        app.state.streams = StreamHub(services.live, queue_size=settings.dashboard_queue)
+        background = (
+            services.writer.run(),
+            services.notifier.run(),
+            _trim_feeds(services),
+            services.recommender.run(),
+            services.recommender.sweep(),
+        )
+        tasks = [asyncio.create_task(job) for job in background]
         log.info(
             "service ready",
             extra={
-                "schema_version": version,
-                "region": the_region.name,
-                "hospitals": len(the_region.hospitals),
+                "region": services.region.name,
+                "hospitals": len(services.region.hospitals),
+                "destinations": len(services.travel.destinations),
             },
         )
         try:
             yield
         finally:
-            await asyncio.wait_for(writer.drain(), timeout=10)
+            await asyncio.wait_for(services.writer.drain(), timeout=10)
             await app.state.streams.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await redis.aclose()
-            await pool.close()
+            await services.redis.aclose()
+            await services.pool.close()
 
     return Starlette(
-        routes=web.routes() + gateway_web.routes(),
-        lifespan=lifespan,
-        exception_handlers=web.EXCEPTION_HANDLERS,
+        routes=web.routes() + gateway_web.routes(), lifespan=lifespan, exception_handlers=web.EXCEPTION_HANDLERS
     )
-
-
-def data_path(settings: Settings) -> Path:
-    return settings.data_dir.resolve()

@@ -125,7 +125,9 @@ async def make_scene(service: Service, hospital: str = "upmc-mercy") -> Scene:
     incident = int(created.json()["id"])
     unit = unique_unit()
     assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})).is_success
-    routed = await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital})
+    routed = await dispatcher_call(
+        service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital, "reason_code": "4220015"}
+    )
     assert routed.is_success, routed.text
     return Scene(incident=incident, unit=unit, hospital=hospital, service=service)
 

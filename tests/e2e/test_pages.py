@@ -94,9 +94,9 @@ async def test_vitals_entered_on_the_tablet_page_reach_the_dashboard_page(servic
     tablet = await open_page(browser, f"{service.http}/tablet#unit={unit}&token={token('paramedic', unit)}")
     await expect(tablet.locator("#connection")).to_have_text("live")
     assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})).is_success
-    assert (
-        await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital})
-    ).is_success
+    # Stroke symptoms without findings: presbyterian need not be the recommendation, so give the reason.
+    routed = {"hospital": hospital, "reason_code": "4220015"}
+    assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", routed)).is_success
     await expect(tablet.locator("#incident")).to_contain_text(str(incident))
     await expect(tablet.locator("#incident")).to_contain_text(hospital)
 
@@ -130,6 +130,7 @@ async def test_console_page_creates_assigns_and_routes(service: Service, browser
     await row.locator(".assign-unit").fill(unit)
     await row.locator(".assign").click()
     await row.locator("select.destination").select_option("upmc-mercy")
+    await row.locator("select.reason").select_option("4220015")  # patient's choice: an override needs a reason
     await row.locator(".route").click()
     fresh = page.locator(f'tr[data-incident="{incident}"]')
     await expect(fresh).to_contain_text(unit)

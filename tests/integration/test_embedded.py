@@ -92,8 +92,15 @@ def serve_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 def test_serve_starts_its_own_servers_and_stops_them_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     data = (tmp_path / "data").resolve()
     process, base = serve_embedded(data)
+    try:
+        check_serving(process, base, data, sig, tmp_path)
+    finally:
+        process.kill()
+
+
+def check_serving(process: subprocess.Popen[bytes], base: str, data: Path, sig: signal.Signals, tmp_path: Path) -> None:
     body = httpx.get(f"{base}/readyz").json()
-    assert body == {"ready": True, "redis": True, "postgres": True, "migrations": True, "schema_version": 1}
+    assert body == {"ready": True, "redis": True, "postgres": True, "migrations": True, "schema_version": 2}
     assert len(processes_under(data)) >= 2  # redis-server and postgres (and postgres's own workers)
     process.send_signal(sig)
     assert process.wait(30) == 0
@@ -110,6 +117,9 @@ def test_kill_9_leaves_no_orphans_and_the_data_survives(tmp_path: Path) -> None:
     process.wait()
     assert wait_until(lambda: processes_under(data) == [], 20), processes_under(data)
     again, base = serve_embedded(data)  # PostgreSQL recovers from the crash; Redis replays its append-only file
-    assert httpx.get(f"{base}/readyz").json()["ready"] is True
-    again.terminate()
-    assert again.wait(30) == 0
+    try:
+        assert httpx.get(f"{base}/readyz").json()["ready"] is True
+        again.terminate()
+        assert again.wait(30) == 0
+    finally:
+        again.kill()
