@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from dispatch.live import FeedEntry, Live, entries_of
 
@@ -63,7 +63,8 @@ class StreamFollower:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # redis-py may turn the cancellation of a blocking read into its own TimeoutError
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
                 await self._task
 
     async def _follow(self, cursor: str) -> None:
@@ -71,7 +72,7 @@ class StreamFollower:
         while True:
             try:
                 reply: Any = await self._live.redis.xread({key: cursor}, count=1000, block=5000)
-            except (RedisConnectionError, OSError) as exc:
+            except (RedisError, OSError) as exc:
                 log.warning("stream reader lost redis, retrying", extra={"stream": key, "error": str(exc)})
                 await asyncio.sleep(0.5)
                 continue

@@ -86,6 +86,13 @@ class TabletSession:
                 incident=incident,
             )
         )
+        if incident is not None:
+            await self.send_recommendation(incident)
+
+    async def send_recommendation(self, incident: IncidentState) -> None:
+        """The incident's current destination recommendation, if one was computed."""
+        if (update := await self.services.recommender.current(incident)) is not None:
+            await self.send(update)
 
     async def _current_incident(self) -> IncidentState | None:
         number = await self.services.live.unit_incident(self.unit)
@@ -135,8 +142,7 @@ class TabletSession:
                     continue
                 if kind == "assignment":
                     await self.send(Assignment(incident=incident))
-                elif (update := await self.services.recommender.current(incident)) is not None:
-                    await self.send(update)
+                await self.send_recommendation(incident)
         finally:
             self.services.notifier.forget(self.unit, queue)
 

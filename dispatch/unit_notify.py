@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from dispatch.live import PREFIX
 
@@ -39,7 +39,7 @@ class UnitNotifier:
         while True:
             try:
                 await self._listen_once()
-            except (RedisConnectionError, OSError) as exc:
+            except (RedisError, OSError) as exc:
                 log.warning("unit notifications interrupted, resubscribing", extra={"error": str(exc)})
                 await asyncio.sleep(0.5)
 

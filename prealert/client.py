@@ -37,6 +37,7 @@ class TabletClient:
     hello: Json | None = None
     errors: list[Json] = field(default_factory=list)
     assignments: list[Json] = field(default_factory=list)
+    recommendations: list[Json] = field(default_factory=list)
     on_ack: Callable[[int], None] | None = None
     ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
@@ -97,6 +98,9 @@ class TabletClient:
                 elif frame["type"] == "assignment":
                     self.assignments.append(frame["incident"])
                     self._ack_changed.set()
+                elif frame["type"] == "recommendation":
+                    self.recommendations.append(frame)
+                    self._ack_changed.set()
 
     async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):
@@ -138,9 +142,13 @@ class DashboardClient:
     _reader: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def path(self) -> str:
+        return f"/v1/hospitals/{self.hospital}/feed"
+
     async def connect(self) -> Json:
         query = f"?after={self.last_id}" if self.last_id else ""
-        url = f"{self.ws_base}/v1/hospitals/{self.hospital}/feed{query}"
+        url = f"{self.ws_base}{self.path}{query}"
         self.ws = await connect(url, subprotocols=subprotocols(self.token), max_size=None)
         first: Json = msgspec.json.decode(await self.ws.recv())
         if first["type"] == "reset":
@@ -178,3 +186,15 @@ class DashboardClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self.ws = None
+
+
+@dataclass
+class DispatcherClient(DashboardClient):
+    """The dispatchers' feed of a region: hospital status changes and recommendation changes (``hospital`` unused)."""
+
+    @property
+    def path(self) -> str:
+        return "/v1/dispatch/socket"
+
+    def updates(self, incident: int) -> list[Json]:
+        return [e for _, e in self.events if e["type"] == "recommendation" and e["incident"] == incident]
