@@ -70,12 +70,20 @@ class Recommendation(Struct, frozen=True, kw_only=True):
         return self.ranked[0].hospital if self.ranked else None
 
 
+Phrase = Callable[[Hospital], str | None]
+
+
+def _fixed(text: str | None) -> Phrase:
+    return lambda _hospital: text
+
+
 @dataclass(frozen=True, slots=True)
 class _Requirement:
     accepts: Callable[[Hospital], bool]
-    phrase: str | None  # why this kind of hospital, for the chosen hospitals' reasons
+    phrase: Phrase  # why this hospital is the kind needed, in its own numbers (for its reasons)
     lacking: str  # why a hospital without it is excluded
     capability: str | None = None  # the region-pack column it rests on (to flag illustrative values)
+    too_far: Phrase | None = None  # for a hospital that has the capability but is out of the rule's time
 
 
 def _minutes(seconds: float) -> int:
@@ -83,7 +91,7 @@ def _minutes(seconds: float) -> int:
 
 
 def _any_ed(phrase: str | None = None) -> _Requirement:
-    return _Requirement(lambda h: True, phrase, "")
+    return _Requirement(lambda h: True, _fixed(phrase), "")
 
 
 class Ranker:
@@ -122,90 +130,114 @@ class Ranker:
 
     # What kind of hospital ----------
     def requirement(self) -> _Requirement:
-        n = self.needs
-        if n.pci:
+        """By the patient's category (triage decides its precedence), the hospitals that may take them."""
+        category = self.needs.category
+        if category == "stemi" or (category == "cardiac_arrest" and self.needs.pci):  # a STEMI 12-lead after ROSC
             return self._stemi()
-        if n.trauma_centre is not None:
+        if category in ("trauma_red", "trauma_yellow") and self.needs.trauma_centre is not None:
             return self._trauma()
-        if n.stroke is not None:
+        if category in ("stroke_lvo", "stroke"):
             return self._stroke()
-        if n.obstetric:
-            return _Requirement(lambda h: h.obstetric, "obstetric unit required", "no obstetric unit", "obstetric")
+        if category == "obstetric":
+            return _Requirement(
+                lambda h: h.obstetric, _fixed("obstetric unit required"), "no obstetric unit", "obstetric"
+            )
         return _any_ed()
 
-    def _stemi(self) -> _Requirement:
-        nearest_pci = self.nearest(lambda h: h.pci)
+    def _fmc_to_device(self, hospital: Hospital) -> timedelta:
         elapsed = self.fmc_elapsed or timedelta(0)
-        if nearest_pci is not None:
-            fmc_to_device = elapsed + timedelta(seconds=self.etas[nearest_pci.id]) + self.config.door_to_device
-            minutes = _minutes(fmc_to_device.total_seconds())
-            target = _minutes(self.config.fmc_to_device_target.total_seconds())
-            if fmc_to_device <= self.config.fmc_to_device_limit:
-                note = (
-                    f"within the {target}-min target"
-                    if fmc_to_device <= self.config.fmc_to_device_target
-                    else f"over the {target}-min target"
-                )
-                return _Requirement(
-                    lambda h: h.pci,
-                    f"STEMI: PCI centre, FMC-to-device ~{minutes} min ({note})",
-                    "no PCI (cath lab)",
-                    "pci",
-                )
-            why = f"STEMI: PCI not possible within 120 min of FMC (~{minutes} min): nearest lytic-capable ED"
-        else:
-            why = "STEMI: no open PCI centre reachable: nearest lytic-capable ED"
-        return _Requirement(lambda h: h.lytic, why, "no fibrinolysis", "lytic")
+        return elapsed + timedelta(seconds=self.etas[hospital.id]) + self.config.door_to_device
+
+    def _stemi(self) -> _Requirement:
+        limit, target = self.config.fmc_to_device_limit, self.config.fmc_to_device_target
+
+        def in_time(h: Hospital) -> bool:
+            return h.pci and self._fmc_to_device(h) <= limit
+
+        def phrase(h: Hospital) -> str:
+            minutes = _minutes(self._fmc_to_device(h).total_seconds())
+            note = "within" if self._fmc_to_device(h) <= target else "over"
+            return (
+                f"STEMI: PCI centre, FMC-to-device ~{minutes} min ({note} the {_minutes(target.total_seconds())}"
+                f"-min target)"
+            )
+
+        def too_late(h: Hospital) -> str | None:
+            late = self._fmc_to_device(h)
+            if h.pci and late > limit:
+                minutes, most = _minutes(late.total_seconds()), _minutes(limit.total_seconds())
+                return f"PCI, but FMC-to-device ~{minutes} min (> {most})"
+            return None
+
+        if self.nearest(in_time) is not None:
+            return _Requirement(in_time, phrase, "no PCI (cath lab)", "pci", too_late)
+        nearest_pci = self.nearest(lambda h: h.pci)
+        why = (
+            f"STEMI: PCI not possible within {_minutes(limit.total_seconds())} min of FMC "
+            f"(~{_minutes(self._fmc_to_device(nearest_pci).total_seconds())} min): nearest lytic-capable ED"
+            if nearest_pci is not None
+            else "STEMI: no open PCI centre reachable: nearest lytic-capable ED"
+        )
+        return _Requirement(lambda h: h.lytic, _fixed(why), "no fibrinolysis", "lytic")
 
     def _trauma(self) -> _Requirement:
         pediatric = self.needs.pediatric
         population = pediatric and self.nearest(lambda h: h.trauma_centre_for(True)) is not None
         label = "pediatric trauma centre" if population else "trauma centre"
         fallback = " (no open pediatric trauma centre: adult centre)" if pediatric and not population else ""
-
-        def accepts_level(level: int | None) -> Callable[[Hospital], bool]:
-            return lambda h: h.trauma_centre_for(population) and (level is None or h.trauma_level == level)
-
         why = f"field triage {self.needs.category.removeprefix('trauma_').upper()}"
-        if self.needs.trauma_centre == "highest":
-            levels = [
-                h.trauma_level
-                for h in self.hospitals
-                if h.trauma_centre_for(population) and h.trauma_level is not None and self.usable(h)
-            ]
-            best = min(levels) if levels else None
-            phrase = f"Level {best} {label} required: {why}{fallback}" if best else f"{label} required: {why}"
-            return _Requirement(accepts_level(best), phrase, f"not a Level {best} {label}")
-        return _Requirement(accepts_level(None), f"{label} required: {why}{fallback}", f"not a {label}")
+        centres = [h for h in self.hospitals if h.trauma_centre_for(population) and h.trauma_level is not None]
+        if self.needs.trauma_centre != "highest" or not centres:
+            return _Requirement(
+                lambda h: h.trauma_centre_for(population),
+                _fixed(f"{label} required: {why}{fallback}"),
+                f"not a {label}",
+            )
+        # The highest level available: among open centres, or (all closed) among all of them.
+        open_levels = [h.trauma_level for h in centres if self.usable(h) and h.trauma_level is not None]
+        best = min(open_levels or [h.trauma_level for h in centres if h.trauma_level is not None])
+        return _Requirement(
+            lambda h: h.trauma_centre_for(population) and h.trauma_level == best,
+            _fixed(f"Level {best} {label} required: {why}{fallback}"),
+            f"not a Level {best} {label}",
+        )
 
     def _stroke(self) -> _Requirement:
         def any_stroke(h: Hospital) -> bool:
             return h.stroke_level is not None
 
-        def thrombectomy(h: Hospital) -> bool:
-            return h.thrombectomy
+        nearest = self.nearest(any_stroke)
+        limit = self.config.stroke_detour.total_seconds()
+        if self.needs.stroke == "thrombectomy" and nearest is not None:
+            base = self.etas[nearest.id]
 
-        if self.needs.stroke == "thrombectomy":
-            best, nearest = self.nearest(thrombectomy), self.nearest(any_stroke)
-            if best is not None and nearest is not None:
-                detour = self.etas[best.id] - self.etas[nearest.id]
-                limit = _minutes(self.config.stroke_detour.total_seconds())
-                if detour <= self.config.stroke_detour.total_seconds():
-                    return _Requirement(
-                        thrombectomy,
-                        f"suspected LVO: thrombectomy-capable centre (adds {_minutes(detour)} min, within {limit})",
-                        "not thrombectomy-capable",
-                        "stroke_level",
-                    )
-                return _Requirement(
-                    any_stroke,
-                    f"suspected LVO, but a thrombectomy centre adds {_minutes(detour)} "
-                    f"min (> {limit}): nearest stroke-capable hospital",
-                    "not stroke-capable",
-                    "stroke_level",
+            def bypass(h: Hospital) -> bool:
+                return h.thrombectomy and self.etas[h.id] - base <= limit
+
+            def phrase(h: Hospital) -> str:
+                return (
+                    f"suspected LVO: thrombectomy-capable centre (adds {_minutes(self.etas[h.id] - base)} min, "
+                    f"within {_minutes(limit)})"
                 )
+
+            def too_far(h: Hospital) -> str | None:
+                detour = self.etas[h.id] - base
+                if h.thrombectomy and detour > limit:
+                    return f"thrombectomy centre, but adds {_minutes(detour)} min (> {_minutes(limit)})"
+                return None
+
+            if self.nearest(bypass) is not None:
+                return _Requirement(bypass, phrase, "not thrombectomy-capable", "stroke_level", too_far)
+            best = self.nearest(lambda h: h.thrombectomy)
+            why = (
+                f"suspected LVO, but a thrombectomy centre adds {_minutes(self.etas[best.id] - base)} min "
+                f"(> {_minutes(limit)}): nearest stroke-capable hospital"
+                if best is not None
+                else "suspected LVO, no open thrombectomy centre: nearest stroke-capable hospital"
+            )
+            return _Requirement(any_stroke, _fixed(why), "not stroke-capable", "stroke_level")
         return _Requirement(
-            any_stroke, "suspected stroke: stroke-capable hospital", "not stroke-capable", "stroke_level"
+            any_stroke, _fixed("suspected stroke: stroke-capable hospital"), "not stroke-capable", "stroke_level"
         )
 
     # Which hospitals, in which order ----------
@@ -213,7 +245,7 @@ class Ranker:
         requirement = self.requirement()
         capable = [h for h in self.hospitals if requirement.accepts(h)]
         excluded = [
-            Excluded(hospital=h.id, name=h.name, reasons=(requirement.lacking,))
+            Excluded(hospital=h.id, name=h.name, reasons=self._lacking(h, requirement))
             for h in self.hospitals
             if not requirement.accepts(h)
         ]
@@ -222,11 +254,16 @@ class Ranker:
         if not capable:
             capable = list(self.hospitals)
             extra.append(f"no hospital in the region fits ({requirement.lacking}): nearest ED")
-            excluded = [e for e in excluded if e.reasons != (requirement.lacking,)]
+            excluded = [e for e in excluded if e.hospital not in {h.id for h in capable}]
         open_ = [h for h in capable if not self.closed(h)]
         if self.needs.unstable:
             chosen = capable
-            extra.append("too unstable to divert: nearest appropriate hospital")
+            overridden = len(open_) < len(capable)
+            extra.append(
+                "too unstable to divert: nearest appropriate hospital, diversion overridden"
+                if overridden
+                else "unstable: nearest appropriate hospital"
+            )
         elif open_:
             chosen = open_
             excluded += [
@@ -251,7 +288,7 @@ class Ranker:
                 cost_s=round(cost),
                 traffic=self._traffic(h),
                 stale=self._stale(h),
-                reasons=tuple(r for r in (requirement.phrase, *extra, *penalties) if r),
+                reasons=tuple(r for r in (requirement.phrase(h), *extra, *penalties) if r),
             )
             for (cost, penalties), h in costed
         )
@@ -263,6 +300,11 @@ class Ranker:
             ranked=ranked,
             excluded=tuple(excluded),
         )
+
+    def _lacking(self, hospital: Hospital, requirement: _Requirement) -> tuple[str, ...]:
+        """Why a hospital is excluded: its diversion first (the fact a dispatcher most needs), then the capability."""
+        why = (requirement.too_far(hospital) if requirement.too_far else None) or requirement.lacking
+        return (self._diversion(hospital), why) if self.closed(hospital) else (why,)
 
     def _traffic(self, hospital: Hospital) -> str:
         status = self.statuses.get(hospital.id)
@@ -311,7 +353,7 @@ class Ranker:
         if load is not None and load > 0.8:
             share = min(1.5, (load - 0.8) / 0.2)
             found.append((share * cfg.full_ed_penalty.total_seconds(), f"ED {round(load * 100)}% full"))
-        if status.offload == "Delayed" or status.offload_minutes >= 20:
+        if status.offload_minutes > 0 and (status.offload == "Delayed" or status.offload_minutes >= 20):
             found.append(
                 (status.offload_minutes * 60 * cfg.offload_weight, f"offload delay {status.offload_minutes} min")
             )

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.exceptions import RedisError
@@ -36,15 +36,15 @@ def id_key(stream_id: str) -> tuple[int, int]:
 @dataclass(eq=False)
 class Subscriber:
     queue: asyncio.Queue[FeedEntry]
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
 
     def offer(self, entry: FeedEntry) -> None:
-        if self.overflowed.is_set():
+        if self.overflowed:
             return
         try:
             self.queue.put_nowait(entry)
         except asyncio.QueueFull:
-            self.overflowed.set()
+            self.overflowed = True
 
 
 class StreamFollower:

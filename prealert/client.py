@@ -138,9 +138,18 @@ class DashboardClient:
     events: list[tuple[str, Json]] = field(default_factory=list)
     resets: int = 0
     on_event: Callable[[str, Json], None] | None = None
+    close_code: int | None = None
     ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _reading: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def pause(self) -> None:
+        """Stop reading (as a stalled screen would); the server's sends back up."""
+        self._reading.clear()
+
+    def unpause(self) -> None:
+        self._reading.set()
 
     @property
     def path(self) -> str:
@@ -156,19 +165,23 @@ class DashboardClient:
             first = msgspec.json.decode(await self.ws.recv())
         if first["type"] != "feed_hello":
             raise RuntimeError(f"expected feed_hello, got {first}")
+        self._reading.set()
         self._reader = asyncio.create_task(self._read(self.ws))
         return first
 
     async def _read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
-            async for raw in ws:
-                frame: Json = msgspec.json.decode(raw)
+            while True:
+                await self._reading.wait()
+                frame: Json = msgspec.json.decode(await ws.recv())
                 if frame["type"] == "event":
                     self.last_id = frame["id"]
                     self.events.append((frame["id"], frame["event"]))
                     if self.on_event is not None:
                         self.on_event(frame["id"], frame["event"])
                     self._changed.set()
+        self.close_code = ws.close_code
+        self._changed.set()
 
     def bodies(self, kind: str, unit: str | None = None) -> list[Json]:
         return [e["body"] for _, e in self.events if e["body"]["type"] == kind and (unit is None or e["unit"] == unit)]
@@ -182,6 +195,10 @@ class DashboardClient:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+        await self.disconnected()
+
+    async def disconnected(self) -> None:
+        """Wait until the connection has ended (either side closed it)."""
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader

@@ -10,9 +10,10 @@ import asyncpg
 import httpx
 import msgspec
 
+from dispatch.protocol import CloseCode
 from prealert.client import DashboardClient
 from prealert.harness import Backends, Service
-from tests.conftest import iso, make_scene, start_service
+from tests.conftest import iso, make_scene, start_service, token
 
 N = 1000
 
@@ -198,3 +199,36 @@ async def test_a_flooding_tablet_is_slowed_down_and_loses_nothing(
         await tablet.close()
     finally:
         strict.stop()
+
+
+async def test_a_slow_dashboard_is_closed_with_4408_and_resumes_without_loss(
+    backends: Backends, tmp_path: Path
+) -> None:
+    small = start_service(backends, tmp_path / "small-queue", PREALERT_DASHBOARD_QUEUE="5")
+    try:
+        scene = await make_scene(small)
+        tablet = scene.tablet()
+        await tablet.connect()
+        first = await tablet.send(scene.vitals(hr=60))
+        await tablet.wait_acked(first)
+        slow = DashboardClient(small.ws, scene.hospital, token("ed", scene.hospital))
+        await slow.connect()
+        await slow.wait(lambda: len(delivered_seqs(slow, scene.unit)) >= 1)
+        slow.pause()  # stops reading: the server's sends back up, then its queue for this dashboard fills
+        total = 4000
+        for _ in range(total - 1):
+            await tablet.send(scene.vitals(hr=61))
+        await tablet.wait_acked(total)
+        slow.unpause()
+        await slow.disconnected()
+        assert slow.close_code == CloseCode.TOO_SLOW
+        resumed = DashboardClient(small.ws, scene.hospital, token("ed", scene.hospital), last_id=slow.last_id)
+        await resumed.connect()
+        await resumed.wait(
+            lambda: len(delivered_seqs(resumed, scene.unit)) + len(delivered_seqs(slow, scene.unit)) >= total
+        )
+        assert delivered_seqs(slow, scene.unit) + delivered_seqs(resumed, scene.unit) == list(range(1, total + 1))
+        await resumed.close()
+        await tablet.close()
+    finally:
+        small.stop()
