@@ -731,9 +731,9 @@ def test_stable_red_trauma_level1_on_diversion_goes_to_level3() -> None:
     assert has(rec.ranked[0].reasons, "Level 3 trauma centre required")
 
 
-# Bugs in routing.py (fail until fixed) -------------------------------------------------------------------------------
+# Regressions: bugs these tests found in routing.py, since fixed ----------
 def test_closed_level1_is_excluded_as_on_diversion_not_as_lower_level() -> None:
-    # Regression (was a bug, fixed): for a stable RED trauma patient with level1 Closed, routing._trauma picks the best level among *usable*
+    # Was a bug: for a stable RED trauma patient with level1 Closed, routing._trauma picks the best level among *usable*
     # hospitals (Level 3) and then excludes level1 with "not a Level 3 trauma centre" - false (it is a Level 1) and
     # hides the real reason, the diversion. The same happens to a closed pediatric centre for a child ("not a Level 1
     # trauma centre"). Expected: the closed hospital's exclusion says "on diversion".
@@ -745,7 +745,7 @@ def test_closed_level1_is_excluded_as_on_diversion_not_as_lower_level() -> None:
 
 
 def test_red_trauma_every_centre_closed_says_no_level_none() -> None:
-    # Regression (was a bug, fixed): stable RED trauma, every hospital Closed: no usable trauma level, so best is None and every non-trauma
+    # Was a bug: stable RED trauma, every hospital Closed: no usable trauma level, so best is None and every non-trauma
     # hospital is excluded with "not a Level None trauma centre". Expected: a sentence without "None".
     rec = run(RED_ADULT, statuses={h.id: closed(h.id) for h in REGION})
     assert has(rec.ranked[0].reasons, "every appropriate hospital is on diversion")
@@ -755,7 +755,7 @@ def test_red_trauma_every_centre_closed_says_no_level_none() -> None:
 
 
 def test_stemi_pci_centre_beyond_120_min_is_not_chosen() -> None:
-    # Regression (was a bug, fixed): the STEMI rule is checked only for the NEAREST open PCI centre (pci: 50 min, 10 + 50 + 30 = 90 min);
+    # Was a bug: the STEMI rule is checked only for the NEAREST open PCI centre (pci: 50 min, 10 + 50 + 30 = 90 min);
     # every PCI centre is then accepted and ranked by cost, so when pci has a 120-min offload delay (+60 min cost)
     # the top is thrombectomy at 95 min ETA: FMC-to-device 10 + 95 + 30 = 135 min, over the 120-min limit, while its
     # reason still says "FMC-to-device ~90 min (within the 90-min target)" (the nearest centre's figure).
@@ -772,7 +772,7 @@ def test_stemi_pci_centre_beyond_120_min_is_not_chosen() -> None:
 
 
 def test_lvo_thrombectomy_centre_beyond_detour_limit_is_not_chosen() -> None:
-    # Regression (was a bug, fixed): the stroke detour is checked only for the NEAREST open thrombectomy-capable centre (level1, 20 min, +15
+    # Was a bug: the stroke detour is checked only for the NEAREST open thrombectomy-capable centre (level1, 20 min, +15
     # over community); every thrombectomy centre is then accepted and ranked by cost, so when level1 has a 120-min
     # offload delay the top is thrombectomy at 30 min: +25 min over the nearest stroke-capable hospital (> 15), while
     # its reason says "adds 15 min, within 15". Expected: the top choice adds at most 15 min over the nearest
