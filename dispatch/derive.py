@@ -15,26 +15,20 @@ from typing import Any, Final
 import msgspec
 
 from dispatch import clinical
-from dispatch.protocol import Assessment, Derived, News2View, Position, ShockIndexView, Status, TabletMessage, Vitals
+from dispatch.protocol import (
+    VITALS_FIELDS,
+    Assessment,
+    Derived,
+    News2View,
+    Position,
+    ShockIndexView,
+    Status,
+    TabletMessage,
+    Vitals,
+)
 from dispatch.region import Hospital, distance_m
 from dispatch.triage import PatientFacts
 
-_VITALS_FIELDS: Final = (
-    "hr",
-    "sbp",
-    "dbp",
-    "spo2",
-    "spo2_scale",
-    "rr",
-    "temp_c",
-    "gcs_eye",
-    "gcs_verbal",
-    "gcs_motor",
-    "glucose_mg_dl",
-    "etco2_mmhg",
-    "avpu",
-    "on_oxygen",
-)
 _ASSESSMENT_FIELDS: Final = (
     "age_years",
     "sex",
@@ -66,7 +60,7 @@ def merge(
     merged = dict(latest)
     at = msgspec.to_builtins(message.taken_at)
     if isinstance(message, Vitals):
-        _set(merged, message, _VITALS_FIELDS)
+        _set(merged, message, VITALS_FIELDS)
         merged["taken_at"] = at
         merged.setdefault("fmc_at", at)
     elif isinstance(message, Assessment):

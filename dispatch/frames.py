@@ -12,27 +12,12 @@ from datetime import datetime, timedelta
 import msgspec
 
 from dispatch.errors import ProtocolError
-from dispatch.protocol import Assessment, TabletMessage, Vitals, tablet_decoder
+from dispatch.protocol import MEASUREMENTS, Assessment, TabletMessage, Vitals, tablet_decoder
 
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`(?: - at `\$\.?(?P<path>[^`]*)`)?$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`(?: - at `\$\.?(?P<path>[^`]*)`)?$")
 _RANGE = re.compile(r"(<=|>=|<|>) ?-?\d")
-_MEASUREMENTS = (
-    "hr",
-    "sbp",
-    "dbp",
-    "spo2",
-    "rr",
-    "temp_c",
-    "gcs_eye",
-    "gcs_verbal",
-    "gcs_motor",
-    "glucose_mg_dl",
-    "etco2_mmhg",
-    "avpu",
-    "on_oxygen",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +93,7 @@ def _check_time(field: str, at: datetime, seq: int, now: datetime, limits: Limit
 
 
 def _check_vitals(v: Vitals) -> None:
-    if all(getattr(v, name) is None for name in _MEASUREMENTS):
+    if all(getattr(v, name) is None for name in MEASUREMENTS):
         raise ProtocolError("invalid_field", "a vitals set needs at least one measurement", seq=v.seq)
     if v.sbp is not None and v.dbp is not None and v.dbp >= v.sbp:
         raise ProtocolError(

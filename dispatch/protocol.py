@@ -90,6 +90,10 @@ class Vitals(Frame, frozen=True, kw_only=True, tag="vitals"):
     on_oxygen: bool | None = None
 
 
+VITALS_FIELDS: Final = tuple(name for name in Vitals.__struct_fields__ if name not in ("seq", "incident", "taken_at"))
+MEASUREMENTS: Final = tuple(name for name in VITALS_FIELDS if name != "spo2_scale")  # at least one per vitals set
+
+
 class Treatment(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kind: TreatmentKind
     name: ShortText

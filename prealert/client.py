@@ -27,7 +27,35 @@ def subprotocols(token: str) -> list[Subprotocol]:
 
 
 @dataclass
-class TabletClient:
+class _Connection:
+    """A websocket and the task reading it."""
+
+    ws: ClientConnection | None = field(default=None, kw_only=True)
+    _reader: asyncio.Task[None] | None = field(default=None, kw_only=True)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, kw_only=True)
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait until ``predicate`` holds, re-checking each time a frame arrives."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.disconnected()
+
+    async def disconnected(self) -> None:
+        """Wait until the connection has ended (either side closed it)."""
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self.ws = None
+
+
+@dataclass
+class TabletClient(_Connection):
     ws_base: str
     unit: str
     token: str
@@ -39,9 +67,6 @@ class TabletClient:
     assignments: list[Json] = field(default_factory=list)
     recommendations: list[Json] = field(default_factory=list)
     on_ack: Callable[[int], None] | None = None
-    ws: ClientConnection | None = None
-    _reader: asyncio.Task[None] | None = None
-    _ack_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -82,7 +107,7 @@ class TabletClient:
             self.acked = upto
             if self.on_ack is not None:
                 self.on_ack(upto)
-        self._ack_changed.set()
+        self._changed.set()
 
     async def _read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -94,27 +119,16 @@ class TabletClient:
                     self.errors.append(frame)
                     if frame.get("seq") is not None:
                         self.outbox.pop(int(frame["seq"]), None)
-                    self._ack_changed.set()
+                    self._changed.set()
                 elif frame["type"] == "assignment":
                     self.assignments.append(frame["incident"])
-                    self._ack_changed.set()
+                    self._changed.set()
                 elif frame["type"] == "recommendation":
                     self.recommendations.append(frame)
-                    self._ack_changed.set()
-
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._ack_changed.clear()
-                await self._ack_changed.wait()
+                    self._changed.set()
 
     async def wait_acked(self, seq: int, timeout: float = 30.0) -> None:
         await self.wait(lambda: self.acked >= seq, timeout)
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        await self.disconnected()
 
     async def abort(self) -> None:
         """Cut the connection without a closing handshake, as a lost signal does."""
@@ -122,15 +136,9 @@ class TabletClient:
             self.ws.transport.abort()
         await self.disconnected()
 
-    async def disconnected(self) -> None:
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        self.ws = None
-
 
 @dataclass
-class DashboardClient:
+class DashboardClient(_Connection):
     ws_base: str
     hospital: str
     token: str
@@ -139,9 +147,6 @@ class DashboardClient:
     resets: int = 0
     on_event: Callable[[str, Json], None] | None = None
     close_code: int | None = None
-    ws: ClientConnection | None = None
-    _reader: asyncio.Task[None] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _reading: asyncio.Event = field(default_factory=asyncio.Event)
 
     def pause(self) -> None:
@@ -185,24 +190,6 @@ class DashboardClient:
 
     def bodies(self, kind: str, unit: str | None = None) -> list[Json]:
         return [e["body"] for _, e in self.events if e["body"]["type"] == kind and (unit is None or e["unit"] == unit)]
-
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        await self.disconnected()
-
-    async def disconnected(self) -> None:
-        """Wait until the connection has ended (either side closed it)."""
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        self.ws = None
 
 
 @dataclass
