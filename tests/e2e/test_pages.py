@@ -7,6 +7,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -141,4 +142,35 @@ async def test_console_page_creates_assigns_and_routes(service: Service, browser
     stored = (await dispatcher_call(service, "GET", f"/v1/incidents/{incident}")).json()
     assert (stored["unit"], stored["destination"]) == (unit, "upmc-mercy")
     await screenshot(page, "console")
+    assert js_errors(page) == []
+
+
+async def test_console_board_and_recommendation_follow_a_diversion(service: Service, browser: Browser) -> None:
+    hospital = "upmc-st-margaret"
+    ed = {"authorization": f"Bearer {token('ed', hospital)}"}
+    async with httpx.AsyncClient(base_url=service.http, headers=ed, timeout=10) as client:
+        assert (await client.patch(f"/v1/hospitals/{hospital}/status", json={"ems_traffic": "Normal"})).is_success
+        page = await open_page(browser, f"{service.http}/console#token={token('dispatcher', REGION)}")
+        row = page.locator(f'tr[data-hospital="{hospital}"]')
+        await expect(row).to_contain_text("Normal")
+        # An incident next to St. Margaret: a general patient goes to the nearest ED.
+        created = await dispatcher_call(
+            service,
+            "POST",
+            "/v1/incidents",
+            {"location": {"lat": 40.4890, "lon": -79.8965}, "complaint": "e2e diversion", "priority": 2},
+        )
+        incident = created.json()["id"]
+        recommendation = page.locator(f'tr[data-incident="{incident}"] td[data-col="recommendation"]')
+        await expect(recommendation).to_contain_text("St. Margaret")
+        try:
+            closed = {"ems_traffic": "Closed", "ems_traffic_reason": "e2e: CT down"}
+            assert (await client.patch(f"/v1/hospitals/{hospital}/status", json=closed)).is_success
+            await expect(row).to_contain_text("Closed", timeout=2_000)
+            await expect(page.locator("#status-log")).to_contain_text("e2e: CT down")
+            await expect(page.locator(".reroute-alert", has_text=f"#{incident}")).to_be_visible()
+            await expect(recommendation).not_to_contain_text("St. Margaret")
+            await screenshot(page, "console-diversion")
+        finally:
+            assert (await client.patch(f"/v1/hospitals/{hospital}/status", json={"ems_traffic": "Normal"})).is_success
     assert js_errors(page) == []
