@@ -83,16 +83,29 @@ class HospitalStatus(Struct, frozen=True, kw_only=True):
     resources: Resources = msgspec.field(default_factory=Resources)
     updated_at: datetime | None = None
     updated_by: str | None = None
+    version: int = 0  # +1 on every change: the ETag of optimistic concurrency
 
 
 def apply(current: HospitalStatus, update: StatusUpdate, *, at: datetime, by: str) -> HospitalStatus:
-    """The status after ``update``; a change of traffic status restarts ``ems_traffic_since``."""
+    """The status after a partial ``update``; a change of traffic status restarts ``ems_traffic_since``."""
     changes = {name: getattr(update, name) for name in update.__struct_fields__ if getattr(update, name) is not None}
     traffic_changed = update.ems_traffic is not None and update.ems_traffic != current.ems_traffic
     if traffic_changed:
         changes["ems_traffic_since"] = at
         changes.setdefault("ems_traffic_reason", None)
-    return msgspec.structs.replace(current, **changes, updated_at=at, updated_by=by)
+    return msgspec.structs.replace(current, **changes, updated_at=at, updated_by=by, version=current.version + 1)
+
+
+def replace(current: HospitalStatus, update: StatusUpdate, *, at: datetime, by: str) -> HospitalStatus:
+    """The status after a full ``update``: what it does not name returns to its default (Normal, zero, available)."""
+    blank = HospitalStatus(
+        hospital=current.hospital,
+        ems_traffic=current.ems_traffic,
+        ems_traffic_since=current.ems_traffic_since,
+        version=current.version,
+    )
+    full = msgspec.structs.replace(update, ems_traffic=update.ems_traffic or "Normal")
+    return apply(blank, full, at=at, by=by)
 
 
 def age(status: HospitalStatus | None, now: datetime) -> timedelta | None:

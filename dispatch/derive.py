@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
-from dispatch import clinical
+from dispatch import atmister, clinical, triage
 from dispatch.protocol import (
     VITALS_FIELDS,
     Assessment,
@@ -54,9 +54,9 @@ def _set(merged: dict[str, Any], message: Vitals | Assessment, names: tuple[str,
 
 
 def merge(
-    latest: dict[str, Any], message: TabletMessage, destination: Hospital | None, eta: EtaLookup
+    latest: dict[str, Any], message: TabletMessage, destination: Hospital | None, eta: EtaLookup, received_at: datetime
 ) -> dict[str, Any]:
-    """The incident's latest state after ``message``."""
+    """The incident's latest state after ``message`` (received by the server at ``received_at``)."""
     merged = dict(latest)
     at = msgspec.to_builtins(message.taken_at)
     if isinstance(message, Vitals):
@@ -68,10 +68,14 @@ def merge(
         for name in _LIST_FIELDS:
             if getattr(message, name):
                 merged[name] = list(getattr(message, name))
+        if message.treatments:
+            merged["treatments"] = [*merged.get("treatments", []), *msgspec.to_builtins(message.treatments)]
     elif isinstance(message, Status):
         merged["status"] = message.status
         if message.status == "at_patient":
             merged.setdefault("fmc_at", at)
+        if message.status == "at_destination":  # offload time counts from here, on the server's clock
+            merged.setdefault("arrived_at", msgspec.to_builtins(received_at))
     elif isinstance(message, Position):
         merged.update(lat=message.lat, lon=message.lon)
         if destination is not None:
@@ -87,7 +91,7 @@ def to_destination(lat: float, lon: float, destination: Hospital, eta: EtaLookup
     }
 
 
-def derived(latest: dict[str, Any]) -> Derived:
+def derived(latest: dict[str, Any], now: datetime) -> Derived:
     news = clinical.news2(
         rr=latest.get("rr"),
         spo2=latest.get("spo2"),
@@ -108,7 +112,20 @@ def derived(latest: dict[str, Any]) -> Derived:
         ),
         eta_s=latest.get("eta_s"),
         distance_m=latest.get("distance_m"),
+        **_prealert(latest, now),
     )
+
+
+def _prealert(latest: dict[str, Any], now: datetime) -> dict[str, Any]:
+    try:
+        needs = triage.needs(facts(latest), now=now)
+    except ValueError:  # the wire's ranges are triage's too; should they ever drift, the vitals still go through
+        return {}
+    return {
+        "category": needs.category,
+        "prealert": atmister.badge(needs.category),
+        "atmister": atmister.summary(latest, needs),
+    }
 
 
 def _time(value: Any) -> datetime | None:

@@ -55,6 +55,7 @@ class NotFoundError(PrealertError):
 @dataclass(eq=False)
 class ConflictError(PrealertError):
     reason: str
+    current: object = None  # what the caller should have started from (e.g. the current status and its version)
 
     def __str__(self) -> str:
         return self.reason

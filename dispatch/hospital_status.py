@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatch import capacity
 from dispatch.capacity import HospitalStatus, StatusUpdate, status_decoder
-from dispatch.errors import NotFoundError
+from dispatch.errors import ConflictError, NotFoundError
 from dispatch.live import Live
 from dispatch.pg import Pool
 from dispatch.protocol import HospitalStatusChanged, encoder
@@ -53,11 +53,19 @@ class HospitalStatuses:
             for h in self._region.hospitals
         ]
 
-    async def update(self, hospital: str, update: StatusUpdate, *, actor: str) -> HospitalStatus:
+    async def update(
+        self, hospital: str, update: StatusUpdate, *, actor: str, if_match: int | None = None, full: bool = False
+    ) -> HospitalStatus:
+        """Apply a partial (or, with ``full``, a complete) update. With ``if_match``, refuse it (ConflictError,
+        carrying the current status) unless the status is still at that version."""
         self._known(hospital)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"hospital-status:{hospital}")
-            status = capacity.apply(await self.get(hospital), update, at=self._clock(), by=actor)
+            current = await self.get(hospital)
+            if if_match is not None and if_match != current.version:
+                raise ConflictError(f"status of {hospital} is at version {current.version}, not {if_match}", current)
+            change = capacity.replace if full else capacity.apply
+            status = change(current, update, at=self._clock(), by=actor)
             body = encoder.encode(status)
             await conn.execute(
                 "INSERT INTO hospital_status_history (hospital, at, actor, ems_traffic, status) "

@@ -6,19 +6,29 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
+import msgspec
 
 from dispatch.errors import NotFoundError, ProtocolError
 from dispatch.live import Live
 from dispatch.pg import Connection, Pool
-from dispatch.protocol import DESTINATION_REASONS, Event, IncidentState, Location, NewIncident, SetDestination, encoder
+from dispatch.protocol import (
+    DESTINATION_REASONS,
+    DecisionSummary,
+    Event,
+    IncidentState,
+    Location,
+    NewIncident,
+    SetDestination,
+    encoder,
+)
 from dispatch.recommend import Recommender
 from dispatch.region import Region
 
-_FOLLOWED = "4220019"  # eDisposition.20 "Protocol": the destination the protocol's ranking recommended
-_COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destination"
+_FOLLOWED: Final = "4220019"  # eDisposition.20 "Protocol": the destination the protocol's ranking recommended
+_COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destination, decision"
 
 
 def _state(row: asyncpg.Record) -> IncidentState:
@@ -31,6 +41,7 @@ def _state(row: asyncpg.Record) -> IncidentState:
         priority=row["priority"],
         unit=row["unit"],
         destination=row["destination"],
+        decision=msgspec.json.decode(row["decision"], type=DecisionSummary) if row["decision"] else None,
     )
 
 
@@ -84,6 +95,16 @@ class Incidents:
             )
         code = body.reason_code or _FOLLOWED
         decision = (body.hospital, top, override, code, body.note, encoder.encode(recommendation).decode())
+        chosen = next((c for c in recommendation.ranked if c.hospital == body.hospital), None)
+        summary = DecisionSummary(
+            hospital=body.hospital,
+            recommended=top,
+            override=override,
+            reason_code=code,
+            reason=DESTINATION_REASONS[code],
+            note=body.note,
+            reasons=chosen.reasons if chosen else (),
+        )
 
         async def record(conn: Connection) -> None:
             await conn.execute(
@@ -92,6 +113,9 @@ class Incidents:
                 incident,
                 actor,
                 *decision,
+            )
+            await conn.execute(
+                "UPDATE incidents SET decision = $2::jsonb WHERE id = $1", incident, encoder.encode(summary).decode()
             )
 
         detail = {
@@ -128,6 +152,8 @@ class Incidents:
     ) -> IncidentState:
         assert column in ("unit", "destination")
         async with self._pool.acquire() as conn, conn.transaction():
+            if also is not None:
+                await also(conn)
             row = await conn.fetchrow(
                 f"UPDATE incidents SET {column} = $2 WHERE id = $1 AND region = $3 RETURNING {_COLUMNS}",
                 incident,
@@ -137,8 +163,6 @@ class Incidents:
             if row is None:
                 raise NotFoundError("incident", str(incident))
             await self._log(conn, incident, actor, f"{column}_set", detail)
-            if also is not None:
-                await also(conn)
             # Published while the row is locked: two changes reach Redis in the order PostgreSQL made them,
             # and a Redis failure rolls the change back.
             state = await self._publish(_state(row))

@@ -116,14 +116,14 @@ class Ingest:
         raw_latest, destination = await self._live.incident_context(message.incident)
         latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
         hospital = self._region.hospitals.get(destination) if destination else None
-        merged = derive.merge(latest, message, hospital, self._eta)
+        merged = derive.merge(latest, message, hospital, self._eta, now)
         event = Event(
             incident=message.incident,
             unit=unit,
             seq=message.seq,
             received_at=now,
             body=message,
-            derived=derive.derived(merged),
+            derived=derive.derived(merged, now),
         )
         return encoder.encode(event), encoder.encode(merged)
 

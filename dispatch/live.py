@@ -81,6 +81,17 @@ return {previous[1] or '', previous[2] or ''}
 """
 
 
+_ED_EVENT: Final = """
+local incident_key, events_key = KEYS[1], KEYS[2]
+local hospital, event, field, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', incident_key, 'destination') ~= hospital then return 0 end
+redis.call('XADD', events_key, '*', 'e', event)
+redis.call('XADD', 'pa:hospital:' .. hospital .. ':feed', '*', 'e', event)
+if field ~= '' then redis.call('HSET', incident_key, field, value) end
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Fanout:
     verdict: Literal["ok", "repeat", "not_assigned"]
@@ -125,6 +136,7 @@ class Live:
         self._ingest = redis.register_script(_INGEST)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
+        self._ed_event = redis.register_script(_ED_EVENT)
 
     # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
@@ -199,6 +211,18 @@ class Live:
         args: list[bytes | str | int] = [recommendation, top, fingerprint, update]
         previous_top, _ = (_bytes(v).decode() for v in await self._swap_recommendation(keys=keys, args=args))
         return previous_top or None
+
+    async def put_ed_event(
+        self, *, incident: int, hospital: str, event: bytes, field: str = "", value: bytes = b""
+    ) -> bool:
+        """Append an event of the receiving ED (acknowledgement, handover) to the incident's stream and the hospital's
+        feed, and keep ``field`` on the incident; False (nothing done) if the incident is not inbound to it."""
+        keys = [_key("incident", incident), _key("incident", incident, "events")]
+        args: list[bytes | str | int] = [hospital, event, field, value]
+        return bool(await self._ed_event(keys=keys, args=args))
+
+    async def incident_field(self, incident: int, field: str) -> bytes | None:
+        return _optional(await self.redis.hget(_key("incident", incident), field))
 
     async def recommendation_top(self, incident: int) -> str | None:
         top = _optional(await self.redis.hget(_key("incident", incident), "top"))

@@ -197,6 +197,18 @@ class SetDestination(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     note: ShortText | None = None
 
 
+class DecisionSummary(Struct, frozen=True, kw_only=True):
+    """The dispatcher's destination decision, as the crew and the receiving ED are shown it."""
+
+    hospital: HospitalId
+    recommended: str | None
+    override: bool
+    reason_code: DestinationReason
+    reason: str  # the eDisposition.20 words
+    note: str | None = None
+    reasons: tuple[str, ...] = ()  # the recommendation's reasons for the chosen hospital, when it was followed
+
+
 class IncidentState(Frame, frozen=True, kw_only=True, tag="incident"):
     """An incident as it stands; pushed whenever it changes."""
 
@@ -208,6 +220,32 @@ class IncidentState(Frame, frozen=True, kw_only=True, tag="incident"):
     priority: Priority
     unit: UnitId | None = None
     destination: HospitalId | None = None
+    decision: DecisionSummary | None = None
+
+
+class Acknowledge(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ED's acknowledgement of a pre-alert, e.g. ``{"note": "Resus 2, stroke team paged"}``."""
+
+    note: ShortText | None = None
+
+
+class EdAck(Frame, frozen=True, kw_only=True, tag="ed_ack"):
+    incident: IncidentId
+    hospital: HospitalId
+    note: str | None
+    at: UtcTime
+    by: str
+
+
+class Handover(Frame, frozen=True, kw_only=True, tag="handover"):
+    """Transfer of care at the ED: offload time is from the crew's arrival to this moment."""
+
+    incident: IncidentId
+    hospital: HospitalId
+    arrived_at: UtcTime
+    transferred_at: UtcTime
+    offload_minutes: float
+    by: str
 
 
 # Derived state pushed with each event ----------
@@ -232,9 +270,12 @@ class Derived(Struct, frozen=True, kw_only=True, omit_defaults=True):
     gcs_total: int | None = None
     eta_s: int | None = None
     distance_m: int | None = None
+    category: str | None = None  # the triage category (stemi, stroke_lvo, trauma_red, ...)
+    prealert: str | None = None  # the pre-alert type as a badge: "STEMI", "Trauma RED", "Stroke (LVO)", ...
+    atmister: dict[str, str] = msgspec.field(default_factory=dict)  # age/sex, time, mechanism, injuries, signs, ...
 
 
-EventBody = Vitals | Assessment | Position | Status | IncidentState
+EventBody = Vitals | Assessment | Position | Status | IncidentState | EdAck | Handover
 
 
 class Event(Struct, frozen=True, kw_only=True):
@@ -320,7 +361,7 @@ class HospitalStatusChanged(Frame, frozen=True, kw_only=True, tag="hospital_stat
 
 DispatchEvent = RecommendationUpdate | HospitalStatusChanged
 
-ServerToTablet = Hello | Ack | Error | Assignment | RecommendationUpdate
+ServerToTablet = Hello | Ack | Error | Assignment | RecommendationUpdate | EdAck
 ServerToDashboard = FeedHello | FeedEvent | Reset | Error
 
 tablet_decoder: Final = msgspec.json.Decoder(TabletMessage)
@@ -340,6 +381,7 @@ def schema() -> dict[str, Any]:
         "assign_unit": AssignUnit,
         "set_destination": SetDestination,
         "hospital_status_update": StatusUpdate,
+        "acknowledge": Acknowledge,
     }
     schemas, components = msgspec.json.schema_components(tuple(named.values()), ref_template="#/$defs/{name}")
     return {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import datetime
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -17,6 +18,8 @@ from dispatch.metrics import FEED_EVENTS, SLOW_DASHBOARDS, SOCKETS
 from dispatch.protocol import CloseCode, Error, FeedHello, Reset, encoder
 from dispatch.streams import STREAM_ID, StreamHub, Subscriber, id_key
 from dispatch.tablet_socket import receive_frame
+
+log = logging.getLogger("prealert.stream")
 
 
 def _event_frame(entry: FeedEntry) -> str:
@@ -51,11 +54,6 @@ class StreamSession:
     async def follow(self, last: str) -> None:
         while True:
             entry = await self.subscriber.queue.get()
-            # An overflowed queue is full, so this get() never waits: the flag is seen at once.
-            if self.subscriber.overflowed:
-                SLOW_DASHBOARDS.inc()
-                await self.ws.close(CloseCode.TOO_SLOW, reason="fell behind; resume with the last id")
-                return
             if id_key(entry[0]) > id_key(last):
                 last = await self._send(entry)
 
@@ -80,15 +78,24 @@ async def serve_stream(
     session = StreamSession(ws, live, key, subscriber)
     SOCKETS.labels(kind=kind).inc()
     watcher = asyncio.create_task(_drain_client(ws))
+    overflow = asyncio.create_task(subscriber.overflowed.wait())
     try:
         follower = asyncio.create_task(session.follow(await session.start(after, feed, now)))
-        await asyncio.wait({watcher, follower}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({watcher, follower, overflow}, return_when=asyncio.FIRST_COMPLETED)
         follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-            await follower
+        if overflow.done():
+            # A whole queue behind (its sends are stuck behind what it has not read): stop feeding it now, and tell
+            # it to come back with its last id. Memory stays bounded; it loses nothing.
+            SLOW_DASHBOARDS.inc()
+            log.info("slow subscriber closed", extra={"stream": key})
+            with contextlib.suppress(TimeoutError, RuntimeError):
+                await asyncio.wait_for(ws.close(CloseCode.TOO_SLOW, reason="fell behind; resume with the last id"), 5)
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, TimeoutError):
+            await asyncio.wait_for(follower, 5)
     except WebSocketDisconnect:
         pass
     finally:
+        overflow.cancel()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await watcher

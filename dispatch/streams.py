@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.exceptions import RedisError
@@ -36,15 +36,16 @@ def id_key(stream_id: str) -> tuple[int, int]:
 @dataclass(eq=False)
 class Subscriber:
     queue: asyncio.Queue[FeedEntry]
-    overflowed: bool = False
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, entry: FeedEntry) -> None:
-        if self.overflowed:
+        if self.overflowed.is_set():
             return
         try:
             self.queue.put_nowait(entry)
         except asyncio.QueueFull:
-            self.overflowed = True
+            log.info("subscriber queue full", extra={"size": self.queue.maxsize})
+            self.overflowed.set()
 
 
 class StreamFollower:
@@ -71,7 +72,9 @@ class StreamFollower:
         key = self.key
         while True:
             try:
-                reply: Any = await self._live.redis.xread({key: cursor}, count=1000, block=5000)
+                reply: Any = await self._live.redis.xread(
+                    {key: cursor}, count=1000, block=2000
+                )  # under redis-py's 5 s socket timeout
             except (RedisError, OSError) as exc:
                 log.warning("stream reader lost redis, retrying", extra={"stream": key, "error": str(exc)})
                 await asyncio.sleep(0.5)

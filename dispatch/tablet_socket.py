@@ -72,6 +72,11 @@ class TabletSession:
         self._ack_wanted = asyncio.Event()
         self._acked = sequence.durable_upto
 
+    async def send_raw(self, frame: bytes) -> None:
+        """A frame stored already encoded (the ED's acknowledgement)."""
+        async with self._send_lock:
+            await self.ws.send_text(frame.decode())
+
     async def send(self, frame: ServerToTablet) -> None:
         async with self._send_lock:
             await self.ws.send_text(encoder.encode(frame).decode())
@@ -137,6 +142,10 @@ class TabletSession:
         try:
             while True:
                 kind, number = await queue.get()
+                if kind == "ack":
+                    if (ack := await self.services.live.incident_field(number, "ack")) is not None:
+                        await self.send_raw(ack)
+                    continue
                 incident = await self._incident(number)
                 if incident is None:
                     continue

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from dispatch import pg, tokens
-from dispatch.capacity import StatusUpdate
+from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
 from dispatch.live import dispatch_key
@@ -161,16 +161,37 @@ def _hospital_reader(request: Request) -> str:
     return hospital
 
 
+def _tagged(status: HospitalStatus, code: int = 200) -> Response:
+    """A status with its version as the ETag, for optimistic concurrency (``If-Match``)."""
+    response = _json(status, code)
+    response.headers["etag"] = f'"{status.version}"'
+    return response
+
+
+def _if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    digits = raw.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise ProtocolError("invalid_field", 'expected an ETag like "12"', field="If-Match")
+    return int(digits)
+
+
 async def get_hospital_status(request: Request) -> Response:
-    return _json(await _services(request).statuses.get(_hospital_reader(request)))
+    return _tagged(await _services(request).statuses.get(_hospital_reader(request)))
 
 
 async def update_hospital_status(request: Request) -> Response:
+    """PATCH: the fields given replace the current ones. PUT: the whole status. ``If-Match`` makes it conditional."""
     hospital: str = request.path_params["hospital"]
     services = _services(request)
     who = tokens.require(services.authenticate(_bearer(request)), "ed", hospital)
     body = await _body(request, StatusUpdate)
-    return _json(await services.statuses.update(hospital, body, actor=who.subject))
+    status = await services.statuses.update(
+        hospital, body, actor=who.subject, if_match=_if_match(request), full=request.method == "PUT"
+    )
+    return _tagged(status)
 
 
 async def list_hospital_statuses(request: Request) -> Response:
@@ -222,7 +243,13 @@ async def on_not_found(request: Request, exc: Exception) -> Response:
 
 
 async def on_conflict(request: Request, exc: Exception) -> Response:
-    return _error(409, "conflict", str(exc))
+    assert isinstance(exc, ConflictError)
+    response = _json(
+        {"type": "error", "code": "conflict", "field": None, "reason": str(exc), "current": exc.current}, 409
+    )
+    if isinstance(exc.current, HospitalStatus):
+        response.headers["etag"] = f'"{exc.current.version}"'
+    return response
 
 
 EXCEPTION_HANDLERS = {
@@ -247,7 +274,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/incidents/{incident}/recommendation", get_recommendation),
         Route("/v1/hospitals/status", list_hospital_statuses),
         Route("/v1/hospitals/{hospital}/status", get_hospital_status, methods=["GET"]),
-        Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH"]),
+        Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH", "PUT"]),
         WebSocketRoute("/v1/dispatch/socket", dispatch_socket),
         WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
         page("tablet"),

@@ -1,16 +1,67 @@
-"""The gateway's routes: the ED feed socket and the ED dashboard page."""
+"""The gateway's routes: the ED feed socket, the ED's actions on inbound patients, and the ED dashboard page.
+
+Every route is scoped to one hospital: the caller's token must be an ED token for that hospital.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from dispatch import tokens
+from dispatch.errors import ProtocolError
+from dispatch.frames import error_from
+from dispatch.protocol import Acknowledge, encoder
+from dispatch.services import Services
+from hospital_gateway.desk import Desk
 from hospital_gateway.feed import feed_endpoint
 
 STATIC = Path(__file__).parent / "static"
+
+
+def _desk(request: Request) -> tuple[Desk, str, tokens.Principal]:
+    services: Services = request.app.state.services
+    hospital: str = request.path_params["hospital"]
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    who = tokens.require(services.authenticate(token), "ed", hospital)
+    desk: Desk = request.app.state.desk
+    return desk, hospital, who
+
+
+def _incident(request: Request) -> int:
+    raw = request.path_params["incident"]
+    if not raw.isdigit() or not 0 < int(raw) <= 2**53:
+        raise ProtocolError("invalid_field", "expected a positive incident number", field="incident")
+    return int(raw)
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    return Response(encoder.encode(payload), status_code=status, media_type="application/json")
+
+
+async def acknowledge(request: Request) -> Response:
+    desk, hospital, who = _desk(request)
+    raw = await request.body()
+    try:
+        body = msgspec.json.decode(raw or b"{}", type=Acknowledge, strict=True)
+    except msgspec.DecodeError as exc:
+        raise error_from(exc, None) from None
+    return _json(await desk.acknowledge(hospital, _incident(request), body.note, actor=who.subject))
+
+
+async def transfer(request: Request) -> Response:
+    desk, hospital, who = _desk(request)
+    return _json(await desk.transfer(hospital, _incident(request), actor=who.subject))
+
+
+async def today(request: Request) -> Response:
+    desk, hospital, _ = _desk(request)
+    return _json(await desk.today(hospital))
 
 
 async def dashboard(request: Request) -> Response:
@@ -20,5 +71,8 @@ async def dashboard(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/v1/hospitals/{hospital}/feed", feed_endpoint),
+        Route("/v1/hospitals/{hospital}/incidents", today),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/ack", acknowledge, methods=["POST"]),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/transfer", transfer, methods=["POST"]),
         Route("/dashboard", dashboard),
     ]

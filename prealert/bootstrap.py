@@ -24,6 +24,7 @@ from dispatch.settings import Settings
 from dispatch.streams import StreamHub
 from dispatch.unit_notify import UnitNotifier
 from hospital_gateway import web as gateway_web
+from hospital_gateway.desk import Desk
 
 log = logging.getLogger("prealert")
 
@@ -110,6 +111,9 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
         services = await build_services(settings, redis_url=redis_url, database_url=database_url)
         app.state.services = services
         app.state.streams = StreamHub(services.live, queue_size=settings.dashboard_queue)
+        app.state.desk = Desk(
+            pool=services.pool, live=services.live, region=services.region, statuses=services.statuses, clock=utc_now
+        )
         background = (
             services.writer.run(),
             services.notifier.run(),

@@ -149,6 +149,8 @@ class DashboardClient(_Connection):
     close_code: int | None = None
     _reading: asyncio.Event = field(default_factory=asyncio.Event)
 
+    read_delay_s: float = 0.0  # > 0: read one frame per delay, as a slow screen does
+
     def pause(self) -> None:
         """Stop reading (as a stalled screen would); the server's sends back up."""
         self._reading.clear()
@@ -178,6 +180,8 @@ class DashboardClient(_Connection):
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await self._reading.wait()
+                if self.read_delay_s:
+                    await asyncio.sleep(self.read_delay_s)
                 frame: Json = msgspec.json.decode(await ws.recv())
                 if frame["type"] == "event":
                     self.last_id = frame["id"]
