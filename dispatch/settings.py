@@ -49,6 +49,9 @@ class Settings:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     lvo_window: timedelta = timedelta(hours=6)
     log_level: str = "INFO"
+    # Hospital intake: HL7 v2 ADT over MLLP (None: no listener)
+    mllp_port: int | None = None
+    mllp_ed_location: str = "ED"  # the PV1-3 point of care that means "in the emergency department"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,4 +87,6 @@ class Settings:
             dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
             print_tokens=(get("PRINT_TOKENS") or "1") != "0",
             log_level=get("LOG_LEVEL") or base.log_level,
+            mllp_port=int(port) if (port := get("MLLP_PORT")) else None,
+            mllp_ed_location=get("MLLP_ED_LOCATION") or base.mllp_ed_location,
         )

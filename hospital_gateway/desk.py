@@ -114,10 +114,10 @@ class Desk:
             raise ForbiddenError(f"incident {incident} is not inbound to {hospital}")
 
     async def _arrival(self, incident: int) -> datetime:
-        _, raw_latest = await self.live.incident_inputs(incident)
-        if raw_latest is None:
+        state, raw_latest = await self.live.incident_inputs(incident)
+        if state is None:
             raise NotFoundError("incident", str(incident))
-        arrived = msgspec.json.decode(raw_latest).get("arrived_at")
+        arrived = msgspec.json.decode(raw_latest).get("arrived_at") if raw_latest else None
         if arrived is None:
             raise ConflictError("the crew has not marked arrival (at_destination) yet")
         return msgspec.convert(arrived, datetime)

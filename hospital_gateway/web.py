@@ -17,6 +17,7 @@ from dispatch.errors import ProtocolError
 from dispatch.frames import error_from
 from dispatch.protocol import Acknowledge, encoder
 from dispatch.services import Services
+from hospital_gateway import edxl
 from hospital_gateway.desk import Desk
 from hospital_gateway.feed import feed_endpoint
 
@@ -64,6 +65,27 @@ async def today(request: Request) -> Response:
     return _json(await desk.today(hospital))
 
 
+async def import_edxl(request: Request) -> Response:
+    """An EDXL-HAVE 1.0 HospitalStatus document for this hospital: its contents update the live status (partial)."""
+    services: Services = request.app.state.services
+    _, hospital, who = _desk(request)
+    try:
+        updates = edxl.parse(await request.body(), hospitals=[hospital])
+    except edxl.EdxlError as exc:
+        raise ProtocolError("invalid_field", exc.reason, field=exc.path) from None
+    status = await services.statuses.update(hospital, updates[hospital], actor=who.subject)
+    return _json(status)
+
+
+async def export_edxl(request: Request) -> Response:
+    """The hospital's live status as an EDXL-HAVE 1.0 HospitalStatus document."""
+    services: Services = request.app.state.services
+    _, hospital, _ = _desk(request)
+    status = await services.statuses.get(hospital)
+    names = {h.id: h.name for h in services.region.hospitals.values()}
+    return Response(edxl.render([status], names=names), media_type="application/xml")
+
+
 async def dashboard(request: Request) -> Response:
     return FileResponse(STATIC / "dashboard.html", headers={"cache-control": "no-cache"})
 
@@ -74,5 +96,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/hospitals/{hospital}/incidents", today),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/ack", acknowledge, methods=["POST"]),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/transfer", transfer, methods=["POST"]),
+        Route("/v1/hospitals/{hospital}/status.edxl", import_edxl, methods=["PUT", "POST"]),
+        Route("/v1/hospitals/{hospital}/status.edxl", export_edxl, methods=["GET"]),
         Route("/dashboard", dashboard),
     ]

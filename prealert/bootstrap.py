@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from dispatch import pg, region, roads, web
+from dispatch.capacity import StatusUpdate, TriageCounts
 from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
@@ -23,7 +24,9 @@ from dispatch.services import Services
 from dispatch.settings import Settings
 from dispatch.streams import StreamHub
 from dispatch.unit_notify import UnitNotifier
+from hospital_gateway import mllp
 from hospital_gateway import web as gateway_web
+from hospital_gateway.adt import EdCensus
 from hospital_gateway.desk import Desk
 
 log = logging.getLogger("prealert")
@@ -105,6 +108,22 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     )
 
 
+async def _mllp_listener(settings: Settings, services: Services) -> asyncio.AbstractServer | None:
+    """HL7 v2 ADT over MLLP: one ED census per hospital (MSH-6 names the hospital by its id), kept in memory."""
+    if settings.mllp_port is None:
+        return None
+    censuses = {h: EdCensus(hospital=h, ed_location=settings.mllp_ed_location) for h in services.region.hospitals}
+
+    async def publish(hospital: str, counts: TriageCounts) -> None:
+        await services.statuses.update(hospital, StatusUpdate(census=counts), actor="hl7-adt")
+
+    server = await mllp.serve(
+        host=settings.host, port=settings.mllp_port, census_for=censuses.get, on_census=publish, now=utc_now
+    )
+    log.info("MLLP listener ready", extra={"port": settings.mllp_port})
+    return server
+
+
 def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,6 +141,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             services.recommender.sweep(),
         )
         tasks = [asyncio.create_task(job) for job in background]
+        listener = await _mllp_listener(settings, services)
         log.info(
             "service ready",
             extra={
@@ -133,6 +153,8 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
         try:
             yield
         finally:
+            if listener is not None:
+                listener.close()
             await asyncio.wait_for(services.writer.drain(), timeout=10)
             await app.state.streams.close()
             for task in tasks:

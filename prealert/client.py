@@ -66,6 +66,7 @@ class TabletClient(_Connection):
     errors: list[Json] = field(default_factory=list)
     assignments: list[Json] = field(default_factory=list)
     recommendations: list[Json] = field(default_factory=list)
+    frames: list[Json] = field(default_factory=list)  # every other server frame, in order
     on_ack: Callable[[int], None] | None = None
 
     @property
@@ -126,9 +127,15 @@ class TabletClient(_Connection):
                 elif frame["type"] == "recommendation":
                     self.recommendations.append(frame)
                     self._changed.set()
+                else:
+                    self.frames.append(frame)
+                    self._changed.set()
 
     async def wait_acked(self, seq: int, timeout: float = 30.0) -> None:
         await self.wait(lambda: self.acked >= seq, timeout)
+
+    def frames_of(self, kind: str) -> list[Json]:
+        return [f for f in self.frames if f["type"] == kind]
 
     async def abort(self) -> None:
         """Cut the connection without a closing handshake, as a lost signal does."""
