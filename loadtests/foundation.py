@@ -78,8 +78,13 @@ async def setup_incidents(service: Service, tablets: int, hospitals: list[str]) 
         )
         incident = int(created.json()["id"])
         hospital = hospitals[i % len(hospitals)]
-        await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})
-        await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital})
+        assigned = await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})
+        # The benchmark spreads patients over every ED: not always the recommendation, so give the reason.
+        routed = await dispatcher_call(
+            service, "POST", f"/v1/incidents/{incident}/destination", {"hospital": hospital, "reason_code": "4220013"}
+        )
+        if not (assigned.is_success and routed.is_success):
+            raise RuntimeError(f"setup failed: {assigned.text} {routed.text}")
         scenes.append((unit, incident, hospital))
     return scenes
 
@@ -185,6 +190,15 @@ async def bench(service: Service, backends: Backends, args: argparse.Namespace) 
     print(f"  generator lag        {percentiles(tally.send_lag_ms)}   ({lagged} sends > 50 ms late)")
     print(f"  server CPU {cpu:.0f}%   RSS {process.memory_info().rss / 2**20:.0f} MiB   run {elapsed:.1f} s")
     print(f"  LOST {lost}   DUPLICATED {duplicated}   UNACKED {unacked}   NOT STORED {sent - stored}")
+    if lost:
+        closed = Counter(d.close_code for d in dashboards)
+        print(f"  dashboards' close codes: {dict(closed)}")
+        problems = [
+            line
+            for line in service.log_path.read_text().splitlines()
+            if '"level": "error"' in line or '"level": "warning"' in line
+        ]
+        print("  service log:", *problems[-5:], sep="\n    ")
     for tablet in tablets:
         await tablet.close()
     for dashboard in dashboards:

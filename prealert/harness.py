@@ -52,9 +52,11 @@ class Service:
                 self.process.wait()
 
 
-def start_service(backends: Backends, data_dir: Path, *, secret: str, **extra_env: str) -> Service:
-    """Start ``prealert serve`` on a free port against ``backends`` and wait until it is ready."""
-    port = free_port()
+def start_service(
+    backends: Backends, data_dir: Path, *, secret: str, port: int | None = None, **extra_env: str
+) -> Service:
+    """Start ``prealert serve`` on ``port`` (a free one by default) against ``backends``; wait until it is ready."""
+    port = port or free_port()
     env = {
         **os.environ,
         "PREALERT_PORT": str(port),

@@ -37,10 +37,10 @@ def token(role: tokens.Role, scope: str, *, ttl_s: int = 3600, now: int | None =
     )
 
 
-def start_service(backends: Backends, data_dir: Path, **extra_env: str) -> Service:
+def start_service(backends: Backends, data_dir: Path, port: int | None = None, **extra_env: str) -> Service:
     """A service for tests: no flood limit, so that a test can send a thousand frames at once."""
     env = {"PREALERT_TABLET_RATE_PER_S": "100000", "PREALERT_TABLET_BURST": "100000", **extra_env}
-    return harness.start_service(backends, data_dir, secret=SECRET, **env)
+    return harness.start_service(backends, data_dir, secret=SECRET, port=port, **env)
 
 
 @pytest.fixture(scope="session")
