@@ -65,6 +65,24 @@ async def test_prealert_acknowledgement_arrival_and_handover(service: Service, b
         status = (await client.get(f"/v1/hospitals/{scene.hospital}/status")).json()
     assert status["updated_by"] == "offload-measurement"
     await screenshot(page, "dashboard-after-handover")
+
+    # The handed-over patient leaves the board after a minute; today's list can bring the card back.
+    await page.locator("#today summary").click()
+    today = page.locator(f'#today li[data-today="{scene.incident}"]')
+    await expect(today).to_contain_text("handed over")
+    await expect(card).to_have_count(0, timeout=75_000)
+    await today.locator("button.reopen").click()
+    await expect(card).to_have_count(1)
+
+    # The ED sets its own traffic status by hand, and dispatch sees it.
+    await page.select_option("#traffic", "Advisory")
+    await page.fill("#traffic-reason", "e2e: CT maintenance")
+    await page.click("#set-traffic")
+    await expect(page.locator("#status-traffic")).to_contain_text("Advisory")
+    async with httpx.AsyncClient(base_url=service.http, headers=headers) as client:
+        status = (await client.get(f"/v1/hospitals/{scene.hospital}/status")).json()
+        assert (status["ems_traffic"], status["ems_traffic_reason"]) == ("Advisory", "e2e: CT maintenance")
+        assert (await client.patch(f"/v1/hospitals/{scene.hospital}/status", json={"ems_traffic": "Normal"})).is_success
     await tablet.close()
     assert js_errors(page) == []
 
