@@ -22,7 +22,7 @@ from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
 from dispatch.live import dispatch_key
-from dispatch.protocol import AssignUnit, NewIncident, SetDestination, encoder
+from dispatch.protocol import AssignUnit, NewIncident, SetDestination, bearer_token, encoder
 from dispatch.services import Services
 from dispatch.stream_socket import serve_stream
 from dispatch.tablet_socket import accept_authenticated, tablet_endpoint
@@ -31,7 +31,7 @@ STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
 
 
-def _json(payload: Any, status: int = 200) -> Response:
+def json_response(payload: Any, status: int = 200) -> Response:
     return Response(encoder.encode(payload), status_code=status, media_type="application/json")
 
 
@@ -43,13 +43,14 @@ def _services(request: Request) -> Services:
 def _principal(request: Request, role: tokens.Role) -> tokens.Principal:
     services = _services(request)
     return tokens.require(
-        services.authenticate(_bearer(request)), role, services.region.name if role == "dispatcher" else None
+        services.authenticate(bearer(request)), role, services.region.name if role == "dispatcher" else None
     )
 
 
-async def _body(request: Request, kind: type[T]) -> T:
+async def read_body(request: Request, kind: type[T], *, empty: bytes = b"") -> T:
+    """The request body as ``kind``, strictly; an empty body reads as ``empty``."""
     try:
-        return msgspec.json.decode(await request.body(), type=kind, strict=True)
+        return msgspec.json.decode(await request.body() or empty, type=kind, strict=True)
     except msgspec.DecodeError as exc:
         raise error_from(exc, None) from None
 
@@ -84,8 +85,8 @@ async def metrics(request: Request) -> Response:
 
 async def list_hospitals(request: Request) -> Response:
     services = _services(request)
-    services.authenticate(_bearer(request))
-    return _json(
+    services.authenticate(bearer(request))
+    return json_response(
         [
             {
                 "id": h.id,
@@ -100,23 +101,22 @@ async def list_hospitals(request: Request) -> Response:
     )
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+def bearer(request: Request) -> str | None:
+    return bearer_token([], request.headers.get("authorization"))
 
 
 async def create_incident(request: Request) -> Response:
     who = _principal(request, "dispatcher")
-    body = await _body(request, NewIncident)
-    return _json(await _services(request).incidents.create(body, actor=who.subject), status=201)
+    body = await read_body(request, NewIncident)
+    return json_response(await _services(request).incidents.create(body, actor=who.subject), status=201)
 
 
 async def list_incidents(request: Request) -> Response:
     _principal(request, "dispatcher")
-    return _json(await _services(request).incidents.list())
+    return json_response(await _services(request).incidents.list())
 
 
-def _incident_id(request: Request) -> int:
+def incident_number(request: Request) -> int:
     raw = request.path_params["incident"]
     if not raw.isdigit() or not 0 < int(raw) <= 2**53:
         raise ProtocolError("invalid_field", "expected a positive incident number", field="incident")
@@ -125,34 +125,36 @@ def _incident_id(request: Request) -> int:
 
 async def get_incident(request: Request) -> Response:
     _principal(request, "dispatcher")
-    return _json(await _services(request).incidents.get(_incident_id(request)))
+    return json_response(await _services(request).incidents.get(incident_number(request)))
 
 
 async def assign_unit(request: Request) -> Response:
     who = _principal(request, "dispatcher")
-    body = await _body(request, AssignUnit)
-    return _json(await _services(request).incidents.assign(_incident_id(request), body.unit, actor=who.subject))
+    body = await read_body(request, AssignUnit)
+    return json_response(
+        await _services(request).incidents.assign(incident_number(request), body.unit, actor=who.subject)
+    )
 
 
 async def set_destination(request: Request) -> Response:
     who = _principal(request, "dispatcher")
-    body = await _body(request, SetDestination)
+    body = await read_body(request, SetDestination)
     incidents = _services(request).incidents
-    return _json(await incidents.decide_destination(_incident_id(request), body, actor=who.subject))
+    return json_response(await incidents.decide_destination(incident_number(request), body, actor=who.subject))
 
 
 async def get_recommendation(request: Request) -> Response:
     _principal(request, "dispatcher")
-    recommendation = await _services(request).recommender.update(_incident_id(request))
+    recommendation = await _services(request).recommender.update(incident_number(request))
     if recommendation is None:
         raise NotFoundError("incident", request.path_params["incident"])
-    return _json(recommendation)
+    return json_response(recommendation)
 
 
 def _hospital_reader(request: Request) -> str:
     """A dispatcher of the region, or the hospital's own ED, may read its status."""
     services = _services(request)
-    who = services.authenticate(_bearer(request))
+    who = services.authenticate(bearer(request))
     hospital: str = request.path_params["hospital"]
     if who.role == "dispatcher":
         tokens.require(who, "dispatcher", services.region.name)
@@ -163,7 +165,7 @@ def _hospital_reader(request: Request) -> str:
 
 def _tagged(status: HospitalStatus, code: int = 200) -> Response:
     """A status with its version as the ETag, for optimistic concurrency (``If-Match``)."""
-    response = _json(status, code)
+    response = json_response(status, code)
     response.headers["etag"] = f'"{status.version}"'
     return response
 
@@ -186,8 +188,8 @@ async def update_hospital_status(request: Request) -> Response:
     """PATCH: the fields given replace the current ones. PUT: the whole status. ``If-Match`` makes it conditional."""
     hospital: str = request.path_params["hospital"]
     services = _services(request)
-    who = tokens.require(services.authenticate(_bearer(request)), "ed", hospital)
-    body = await _body(request, StatusUpdate)
+    who = tokens.require(services.authenticate(bearer(request)), "ed", hospital)
+    body = await read_body(request, StatusUpdate)
     status = await services.statuses.update(
         hospital, body, actor=who.subject, if_match=_if_match(request), full=request.method == "PUT"
     )
@@ -196,7 +198,7 @@ async def update_hospital_status(request: Request) -> Response:
 
 async def list_hospital_statuses(request: Request) -> Response:
     _principal(request, "dispatcher")
-    return _json(await _services(request).statuses.all())
+    return json_response(await _services(request).statuses.all())
 
 
 async def dispatch_socket(ws: WebSocket) -> None:
@@ -224,7 +226,7 @@ def page(name: str) -> Route:
 
 
 def _error(status: int, code: str, reason: str, field: str | None = None) -> Response:
-    return _json({"type": "error", "code": code, "field": field, "reason": reason}, status)
+    return json_response({"type": "error", "code": code, "field": field, "reason": reason}, status)
 
 
 async def on_protocol_error(request: Request, exc: Exception) -> Response:
@@ -244,7 +246,7 @@ async def on_not_found(request: Request, exc: Exception) -> Response:
 
 async def on_conflict(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConflictError)
-    response = _json(
+    response = json_response(
         {"type": "error", "code": "conflict", "field": None, "reason": str(exc), "current": exc.current}, 409
     )
     if isinstance(exc.current, HospitalStatus):

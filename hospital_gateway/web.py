@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from dispatch import tokens
 from dispatch.errors import ProtocolError
-from dispatch.frames import error_from
-from dispatch.protocol import Acknowledge, encoder
+from dispatch.protocol import Acknowledge
 from dispatch.services import Services
+from dispatch.web import bearer, incident_number, json_response, read_body
 from hospital_gateway import edxl
 from hospital_gateway.desk import Desk
 from hospital_gateway.feed import feed_endpoint
@@ -27,42 +26,25 @@ STATIC = Path(__file__).parent / "static"
 def _desk(request: Request) -> tuple[Desk, str, tokens.Principal]:
     services: Services = request.app.state.services
     hospital: str = request.path_params["hospital"]
-    header = request.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    who = tokens.require(services.authenticate(token), "ed", hospital)
+    who = tokens.require(services.authenticate(bearer(request)), "ed", hospital)
     desk: Desk = request.app.state.desk
     return desk, hospital, who
 
 
-def _incident(request: Request) -> int:
-    raw = request.path_params["incident"]
-    if not raw.isdigit() or not 0 < int(raw) <= 2**53:
-        raise ProtocolError("invalid_field", "expected a positive incident number", field="incident")
-    return int(raw)
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(encoder.encode(payload), status_code=status, media_type="application/json")
-
-
 async def acknowledge(request: Request) -> Response:
     desk, hospital, who = _desk(request)
-    raw = await request.body()
-    try:
-        body = msgspec.json.decode(raw or b"{}", type=Acknowledge, strict=True)
-    except msgspec.DecodeError as exc:
-        raise error_from(exc, None) from None
-    return _json(await desk.acknowledge(hospital, _incident(request), body.note, actor=who.subject))
+    body = await read_body(request, Acknowledge, empty=b"{}")
+    return json_response(await desk.acknowledge(hospital, incident_number(request), body.note, actor=who.subject))
 
 
 async def transfer(request: Request) -> Response:
     desk, hospital, who = _desk(request)
-    return _json(await desk.transfer(hospital, _incident(request), actor=who.subject))
+    return json_response(await desk.transfer(hospital, incident_number(request), actor=who.subject))
 
 
 async def today(request: Request) -> Response:
     desk, hospital, _ = _desk(request)
-    return _json(await desk.today(hospital))
+    return json_response(await desk.today(hospital))
 
 
 async def import_edxl(request: Request) -> Response:
@@ -74,7 +56,7 @@ async def import_edxl(request: Request) -> Response:
     except edxl.EdxlError as exc:
         raise ProtocolError("invalid_field", exc.reason, field=exc.path) from None
     status = await services.statuses.update(hospital, updates[hospital], actor=who.subject)
-    return _json(status)
+    return json_response(status)
 
 
 async def export_edxl(request: Request) -> Response:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
@@ -31,6 +31,7 @@ from dispatch.capacity import HospitalStatus, OffloadStatus, TrafficStatus, Tria
 from dispatch.region import Hospital
 from dispatch.routing import Choice, Excluded, Recommendation
 from dispatch.triage import PatientFacts
+from tests.unit.patients import STABLE, facts
 
 NOW: Final = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MIN: Final = 60  # seconds
@@ -112,25 +113,6 @@ ETA_MIN: Final[Mapping[str, float]] = {
     "peds": 25,
     "thrombectomy": 30,
 }
-
-# A stable adult with everything recorded: no field-triage criterion, not unstable, nothing missing.
-STABLE: Final = PatientFacts(
-    suspected="general",
-    age_years=40,
-    hr=80,
-    sbp=120,
-    rr=16,
-    spo2=98,
-    on_oxygen=False,
-    avpu="A",
-    gcs_eye=4,
-    gcs_verbal=5,
-    gcs_motor=6,
-)
-
-
-def facts(**changes: Any) -> PatientFacts:
-    return replace(STABLE, **changes)
 
 
 def status(

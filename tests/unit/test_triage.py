@@ -23,26 +23,9 @@ from dispatch.triage import (
     needs,
     stroke_screen,
 )
+from tests.unit.patients import STABLE, facts
 
 NOW: Final = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-# A stable adult with everything recorded: no criterion met, nothing missing.
-STABLE: Final = PatientFacts(
-    suspected="general",
-    age_years=40,
-    hr=80,
-    sbp=120,
-    rr=16,
-    spo2=98,
-    on_oxygen=False,
-    avpu="A",
-    gcs_eye=4,
-    gcs_verbal=5,
-    gcs_motor=6,
-)
-
-
-def facts(**changes: Any) -> PatientFacts:
-    return replace(STABLE, **changes)
 
 
 def hours_ago(hours: int, minutes: int = 0, seconds: int = 0) -> datetime:
