@@ -257,21 +257,34 @@ def _thrombectomy_in_detour(case: Case, needs: Needs) -> bool:
     return best is not None and nearest is not None and best - nearest <= CONFIG.stroke_detour.total_seconds()
 
 
+def kind(needs: Needs) -> str:
+    """What the destination is chosen for: the patient's category decides (triage orders the categories), so a
+    cardiac arrest goes to the nearest ED (a PCI centre only with a STEMI 12-lead), sepsis to any ED."""
+    if needs.category == "stemi" or (needs.category == "cardiac_arrest" and needs.pci):
+        return "pci"
+    if needs.category in ("trauma_red", "trauma_yellow") and needs.trauma_centre is not None:
+        return "trauma"
+    if needs.category in ("stroke_lvo", "stroke"):
+        return "stroke"
+    return "obstetric" if needs.category == "obstetric" else "any"
+
+
 def accepts(case: Case, needs: Needs) -> Accepts:
-    """What kind of hospital this patient should go to, from the rules (precedence: PCI, trauma, stroke, obstetric)."""
-    if needs.pci:
+    """What kind of hospital this patient should go to, from the rules."""
+    what = kind(needs)
+    if what == "pci":
         return (lambda h: h.pci) if _pci_in_time(case, needs) else (lambda h: h.lytic)
-    if needs.trauma_centre is not None:
+    if what == "trauma":
         pediatric, pool = _trauma_pool(case, needs)
         level = min((h.trauma_level for h in pool if h.trauma_level is not None), default=None)
         if needs.trauma_centre == "any" or level is None:
             return lambda h: h.trauma_centre_for(pediatric)
         return lambda h: h.trauma_centre_for(pediatric) and h.trauma_level == level
-    if needs.stroke is not None:
+    if what == "stroke":
         if needs.stroke == "thrombectomy" and _thrombectomy_in_detour(case, needs):
             return lambda h: h.thrombectomy
         return _stroke_capable
-    if needs.obstetric:
+    if what == "obstetric":
         return lambda h: h.obstetric
     return lambda h: True
 
@@ -291,23 +304,24 @@ def test_top_choice_has_the_required_capability(case: Case) -> None:
         return
     top = case.hospital(rec.top)
     usable = case.usable(needs)
-    if needs.pci:
+    what = kind(needs)
+    if what == "pci":
         if _pci_in_time(case, needs):
             assert top.pci, rec
         elif any(h.lytic for h in usable):
             assert top.lytic, rec
-    elif needs.trauma_centre is not None:
+    elif what == "trauma":
         pediatric, pool = _trauma_pool(case, needs)
         if pool:
             assert top.trauma_centre_for(pediatric), rec
             if needs.trauma_centre == "highest":
                 assert top.trauma_level == min(h.trauma_level for h in pool if h.trauma_level is not None), rec
-    elif needs.stroke is not None:
+    elif what == "stroke":
         if any(_stroke_capable(h) for h in usable):
             assert top.stroke_level is not None, rec
         if needs.stroke == "thrombectomy" and _thrombectomy_in_detour(case, needs):
             assert top.thrombectomy, rec
-    elif needs.obstetric and any(h.obstetric for h in usable):
+    elif what == "obstetric" and any(h.obstetric for h in usable):
         assert top.obstetric, rec
 
 
