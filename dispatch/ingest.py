@@ -2,7 +2,10 @@
 
 The order is the architecture's: the event reaches the dashboards as soon as Redis has it; the tablet's ``ack``
 follows only when PostgreSQL has it. A repeat that Redis already fanned out (another process, or a crash between
-fan-out and commit) is still written, with ``ON CONFLICT DO NOTHING``, so it is stored exactly once.
+fan-out and commit), by seq or by ``uid``, is not fanned out again but is still written, with ``ON CONFLICT DO
+NOTHING`` on (unit, seq) and (unit, uid), so it is stored exactly once and acked only once it is durable. A new
+message under a seq another device of the unit already used is answered ``seq_taken``, so that it is resent under a
+fresh seq instead of being taken for a repeat and lost.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from typing import Any
 
 import msgspec
 
-from dispatch import derive, frames
+from dispatch import derive, frames, pg
 from dispatch.errors import ProtocolError
 from dispatch.live import Live
-from dispatch.metrics import FRAMES, REFUSED
+from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, SEQ_TAKEN
 from dispatch.pg import EventRow, EventWriter
-from dispatch.protocol import Ack, Error, Event, Position, Status, TabletMessage, encoder
+from dispatch.protocol import Ack, Assessment, Error, Event, Position, Status, TabletMessage, Vitals, encoder
 from dispatch.region import Hospital, Region
 from dispatch.roads import TravelTimes
 from dispatch.sequence import UnitSequence, Verdict
@@ -40,6 +43,7 @@ class Ingest:
         self,
         *,
         live: Live,
+        pool: pg.Pool,
         writer: EventWriter,
         region: Region,
         settings: Settings,
@@ -50,6 +54,7 @@ class Ingest:
         self._travel = travel
         self._on_patient_change = on_patient_change
         self._live = live
+        self._pool = pool
         self._writer = writer
         self._region = region
         self._settings = settings
@@ -65,6 +70,8 @@ class Ingest:
         FRAMES.labels(type=_type_of(message)).inc()
         verdict = sequence.receive(message.seq)
         if verdict is Verdict.REPEAT_DURABLE:
+            if message.uid is not None and not await pg.holds_uid(self._pool, unit, message.uid):
+                return Outcome(reply=_seq_taken(unit, message.seq, sequence.accepted_upto))
             return Outcome(reply=Ack(upto=sequence.durable_upto))
         if verdict is Verdict.REPEAT_PENDING:
             return Outcome()
@@ -81,7 +88,14 @@ class Ingest:
             latest=latest,
             unit_field=field,
             unit_value=value,
+            uid=message.uid,
+            notify="patient" if isinstance(message, Vitals | Assessment) else "",
         )
+        if fanout.verdict == "seq_taken":
+            sequence.durable(message.seq)
+            return Outcome(reply=_seq_taken(unit, message.seq, max(fanout.last_seq or 0, sequence.accepted_upto)))
+        if fanout.verdict == "duplicate":
+            DUPLICATES.inc()
         if fanout.verdict == "not_assigned":
             sequence.durable(message.seq)
             REFUSED.labels(code="not_assigned").inc()
@@ -126,6 +140,17 @@ class Ingest:
             derived=derive.derived(merged, now),
         )
         return encoder.encode(event), encoder.encode(merged)
+
+
+def _seq_taken(unit: str, seq: int, last_seq: int) -> Error:
+    SEQ_TAKEN.inc()
+    return Error(
+        code="seq_taken",
+        field="seq",
+        seq=seq,
+        last_seq=last_seq,
+        reason=f"seq {seq} is another message of unit {unit}; send this one again under a seq above {last_seq}",
+    )
 
 
 def _type_of(message: TabletMessage) -> str:

@@ -2,6 +2,7 @@
 
 Keys (all prefixed ``pa:``):
 - ``unit:{u}`` hash: ``seq`` (highest seq fanned out), ``incident``, ``position``, ``status``;
+  ``unit:{u}:uid:{uid}`` the seq a message's idempotency key was fanned out under (kept a week);
   ``unit:{u}:incidents`` set: every incident the unit was ever assigned (a tablet may only write to those);
 - ``incident:{id}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON);
   ``incident:{id}:events`` stream: every event of the incident;
@@ -10,7 +11,8 @@ Keys (all prefixed ``pa:``):
 - ``region:{r}:status`` hash: every hospital's ED status (JSON); ``region:{r}:active`` set: open incidents;
   ``region:{r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status changes, recommendation
   changes), resumable like a hospital feed; ``incident:{id}`` also holds ``recommendation`` and its ``fingerprint``;
-- channel ``unit:{u}:notify``: ``assignment:<incident>`` or ``recommendation:<incident>``.
+- channel ``unit:{u}:notify``: ``assignment:<incident>``, ``recommendation:<incident>``, ``ack:<incident>`` or
+  ``patient:<incident>`` (a vitals set or an assessment of the unit's patient was fanned out).
 Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
 """
 
@@ -24,17 +26,23 @@ from redis.asyncio import Redis
 PREFIX: Final = "pa:"
 
 _INGEST: Final = """
-local unit_key, incidents_key, incident_key, events_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local seq, incident, event, latest, unit_field, unit_value =
-    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local unit_key, incidents_key, incident_key, events_key, uid_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local seq, incident, event, latest, unit_field, unit_value, uid, ttl, notify =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
-if seq <= last then return {'repeat', '', ''} end
+if uid ~= '' and redis.call('EXISTS', uid_key) == 1 then return {'duplicate', '', ''} end
+if seq <= last then
+    if uid ~= '' then return {'seq_taken', tostring(last), ''} end
+    return {'repeat', '', ''}
+end
 if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', '', ''} end
 redis.call('HSET', unit_key, 'seq', seq)
+if uid ~= '' then redis.call('SET', uid_key, seq, 'EX', ttl) end
 if unit_field ~= '' then redis.call('HSET', unit_key, unit_field, unit_value) end
 if incident == '' then return {'ok', '', ''} end
 redis.call('XADD', events_key, '*', 'e', event)
 if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
+if notify ~= '' then redis.call('PUBLISH', unit_key .. ':notify', notify .. ':' .. incident) end
 local dest = redis.call('HGET', incident_key, 'destination')
 if dest then
     return {'ok', dest, redis.call('XADD', 'pa:hospital:' .. dest .. ':feed', '*', 'e', event)}
@@ -92,11 +100,20 @@ return 1
 """
 
 
+Verdict = Literal["ok", "repeat", "duplicate", "seq_taken", "not_assigned"]
+_VERDICTS: Final = frozenset(("ok", "repeat", "duplicate", "seq_taken", "not_assigned"))
+UID_TTL_S: Final = 7 * 24 * 3600  # a tablet's outbox is resent within this; PostgreSQL's unique index holds beyond
+
+
 @dataclass(frozen=True, slots=True)
 class Fanout:
-    verdict: Literal["ok", "repeat", "not_assigned"]
-    hospital: str | None
-    feed_id: str | None
+    """``repeat``: this seq was fanned out already; ``duplicate``: this uid was; ``seq_taken``: the seq is used by
+    another message of the unit (``last_seq`` is the unit's highest)."""
+
+    verdict: Verdict
+    hospital: str | None = None
+    feed_id: str | None = None
+    last_seq: int | None = None
 
 
 FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
@@ -154,20 +171,36 @@ class Live:
         latest: bytes | None,
         unit_field: str,
         unit_value: bytes,
+        uid: str | None = None,
+        notify: str = "",
     ) -> Fanout:
-        """Dedupe by (unit, seq) across every process, then append to the incident's and hospital's streams."""
+        """Dedupe by uid and by (unit, seq) across every process, then append to the incident's and hospital's
+        streams; ``notify`` (e.g. ``patient``) is published to the unit's tablets with the incident number."""
         inc = "" if incident is None else str(incident)
         keys = [
             _key("unit", unit),
             _key("unit", unit, "incidents"),
             _key("incident", inc),
             _key("incident", inc, "events"),
+            _key("unit", unit, "uid", uid or ""),
         ]
-        args: list[bytes | str | int] = [seq, inc, event, latest or b"", unit_field, unit_value]
-        verdict, hospital, feed_id = (_bytes(v).decode() for v in await self._ingest(keys=keys, args=args))
-        if verdict not in ("ok", "repeat", "not_assigned"):
+        args: list[bytes | str | int] = [
+            seq,
+            inc,
+            event,
+            latest or b"",
+            unit_field,
+            unit_value,
+            uid or "",
+            UID_TTL_S,
+            notify,
+        ]
+        verdict, second, feed_id = (_bytes(v).decode() for v in await self._ingest(keys=keys, args=args))
+        if verdict not in _VERDICTS:
             raise ValueError(f"unexpected ingest verdict {verdict!r}")
-        return Fanout(verdict=verdict, hospital=hospital or None, feed_id=feed_id or None)  # type: ignore[arg-type]
+        if verdict == "seq_taken":
+            return Fanout(verdict="seq_taken", last_seq=int(second))
+        return Fanout(verdict=verdict, hospital=second or None, feed_id=feed_id or None)  # type: ignore[arg-type]
 
     # Incidents ----------
     async def put_incident(

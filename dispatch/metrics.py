@@ -16,3 +16,7 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 THROTTLED_SECONDS = Counter("prealert_tablet_throttled_seconds_total", "Time tablet sockets were not read (flooding)")
+DUPLICATES = Counter(
+    "prealert_tablet_duplicates_total", "Tablet messages whose uid was already fanned out (resent under a new seq)"
+)
+SEQ_TAKEN = Counter("prealert_tablet_seq_taken_total", "Tablet messages sent under a seq another device had used")

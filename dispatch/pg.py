@@ -1,7 +1,8 @@
 """PostgreSQL adapter: migrations, readiness, and the group-commit writer that makes tablet events durable.
 
 Thin: SQL in, rows out. The event table is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), and
-``(unit, seq)`` is unique, so a repeated message is stored once whatever process receives it.
+``(unit, seq)`` and ``(unit, uid)`` are unique, so a repeated message is stored once whatever process receives it and
+whatever seq it is resent under.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _INSERT_EVENTS: Final = """
 INSERT INTO events (unit, seq, incident_id, type, taken_at, received_at, body)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
                      $7::jsonb[])
-ON CONFLICT (unit, seq) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 Pool = asyncpg.Pool
@@ -71,6 +72,11 @@ async def schema_version(pool: Pool) -> int | None:
 async def last_seq(pool: Pool, unit: str) -> int:
     value = await pool.fetchval("SELECT max(seq) FROM events WHERE unit = $1", unit)
     return int(value) if value is not None else 0
+
+
+async def holds_uid(pool: Pool, unit: str, uid: str) -> bool:
+    """Whether the unit's message with this idempotency key is stored (whatever seq it came under)."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events WHERE unit = $1 AND uid = $2)", unit, uid))
 
 
 @dataclass(frozen=True, slots=True)

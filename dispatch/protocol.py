@@ -5,7 +5,7 @@ values are refused). JSON on the wire; every time is an ISO 8601 string in UTC (
 units are in the field's description and, where a field could be read two ways, in its name (``temp_c``).
 
 Tablet -> server: ``vitals``, ``assessment``, ``position``, ``status`` (each with the unit's own ``seq``).
-Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``.
+Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``, ``patient``, ``recommendation``, ``ed_ack``.
 Server -> dashboard: ``feed_hello``, ``event``, ``reset``, ``error``.
 The generated JSON Schema lives in ``docs/protocol.schema.json`` (``prealert schema``).
 """
@@ -28,6 +28,14 @@ UnitId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", descri
 HospitalId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$", description="hospital id in the region pack")]
 IncidentId = Annotated[int, Meta(ge=1, le=2**53, description="incident number given by dispatch")]
 Seq = Annotated[int, Meta(ge=1, le=2**53, description="the unit's own increasing message counter")]
+Uid = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="the message's idempotency key, made once when it is entered: a unit's message is stored once "
+        "per uid, whatever seq it is sent under",
+    ),
+]
 UtcTime = Annotated[datetime, Meta(tz=True, description="ISO 8601, UTC")]
 ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=4000)]
@@ -61,6 +69,7 @@ Suspected = Literal["stemi", "stroke", "trauma", "sepsis", "cardiac_arrest", "ob
 Sex = Literal["female", "male", "unknown"]
 TreatmentKind = Literal["drug", "airway", "iv", "tourniquet", "oxygen", "other"]
 Priority = Literal[1, 2, 3, 4]
+VitalsSource = Literal["manual", "monitor"]
 
 
 class Frame(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
@@ -72,8 +81,12 @@ class Vitals(Frame, frozen=True, kw_only=True, tag="vitals"):
     """One set of vital signs; any subset of the measurements, at least one."""
 
     seq: Seq
+    uid: Uid | None = None
     incident: IncidentId
     taken_at: UtcTime
+    source: Annotated[VitalsSource, Meta(description="entered by the crew, or numerics streamed by a monitor")] = (
+        "manual"
+    )
     hr: HeartRate | None = None
     sbp: SystolicBp | None = None
     dbp: DiastolicBp | None = None
@@ -90,8 +103,11 @@ class Vitals(Frame, frozen=True, kw_only=True, tag="vitals"):
     on_oxygen: bool | None = None
 
 
-VITALS_FIELDS: Final = tuple(name for name in Vitals.__struct_fields__ if name not in ("seq", "incident", "taken_at"))
-MEASUREMENTS: Final = tuple(name for name in VITALS_FIELDS if name != "spo2_scale")  # at least one per vitals set
+VITALS_FIELDS: Final = tuple(
+    name for name in Vitals.__struct_fields__ if name not in ("seq", "uid", "incident", "taken_at")
+)
+# at least one per vitals set
+MEASUREMENTS: Final = tuple(name for name in VITALS_FIELDS if name not in ("spo2_scale", "source"))
 
 
 class Treatment(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -105,6 +121,7 @@ class Assessment(Frame, frozen=True, kw_only=True, tag="assessment"):
     """The crew's assessment; each message states the fields it sets."""
 
     seq: Seq
+    uid: Uid | None = None
     incident: IncidentId
     taken_at: UtcTime
     age_years: Annotated[int, Meta(ge=0, le=120)] | None = None
@@ -124,6 +141,7 @@ class Assessment(Frame, frozen=True, kw_only=True, tag="assessment"):
 
 class Position(Frame, frozen=True, kw_only=True, tag="position"):
     seq: Seq
+    uid: Uid | None = None
     incident: IncidentId | None = None
     taken_at: UtcTime
     lat: Latitude
@@ -136,6 +154,7 @@ class Status(Frame, frozen=True, kw_only=True, tag="status"):
     """A NEMSIS eTimes moment."""
 
     seq: Seq
+    uid: Uid | None = None
     incident: IncidentId | None = None
     taken_at: UtcTime
     status: UnitStatus
@@ -304,22 +323,37 @@ class Ack(Frame, frozen=True, kw_only=True, tag="ack"):
     upto: int
 
 
-ErrorCode = Literal["malformed", "unknown_type", "invalid_field", "implausible", "not_assigned", "unavailable"]
+ErrorCode = Literal[
+    "malformed", "unknown_type", "invalid_field", "implausible", "not_assigned", "unavailable", "seq_taken"
+]
 
 
 class Error(Frame, frozen=True, kw_only=True, tag="error"):
-    """A refused frame: nothing was stored. ``seq`` is the refused frame's, when it could be read."""
+    """A refused frame: nothing was stored. ``seq`` is the refused frame's, when it could be read.
+
+    ``seq_taken`` is not a refusal of the content: another device of the unit already used that seq for another
+    message (a tablet switch, cleared storage). The tablet sends the message again under a seq above ``last_seq``.
+    """
 
     code: ErrorCode
     field: str | None = None
     reason: str
     seq: int | None = None
+    last_seq: int | None = None  # with seq_taken: the highest seq the unit has used
 
 
 class Assignment(Frame, frozen=True, kw_only=True, tag="assignment"):
     """The unit's current incident changed (assigned, destination set)."""
 
     incident: IncidentState
+
+
+class Patient(Frame, frozen=True, kw_only=True, tag="patient"):
+    """The server's view of the unit's patient after a vitals set or an assessment from any of the unit's devices
+    (a monitor's streamed numerics included): the same derived state the ED sees."""
+
+    incident: IncidentId
+    derived: Derived
 
 
 # Server -> dashboard ------------------------------------------------------------------------------------------------
@@ -361,7 +395,7 @@ class HospitalStatusChanged(Frame, frozen=True, kw_only=True, tag="hospital_stat
 
 DispatchEvent = RecommendationUpdate | HospitalStatusChanged
 
-ServerToTablet = Hello | Ack | Error | Assignment | RecommendationUpdate | EdAck
+ServerToTablet = Hello | Ack | Error | Assignment | Patient | RecommendationUpdate | EdAck
 ServerToDashboard = FeedHello | FeedEvent | Reset | Error
 
 tablet_decoder: Final = msgspec.json.Decoder(TabletMessage)

@@ -13,9 +13,10 @@ import functools
 import logging
 import time
 
+import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dispatch import pg, tokens
+from dispatch import derive, pg, tokens
 from dispatch.errors import AuthError, ForbiddenError
 from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
 from dispatch.protocol import (
@@ -25,6 +26,7 @@ from dispatch.protocol import (
     CloseCode,
     Hello,
     IncidentState,
+    Patient,
     ServerToTablet,
     bearer_token,
     encoder,
@@ -33,6 +35,7 @@ from dispatch.protocol import (
 from dispatch.sequence import UnitSequence
 from dispatch.services import Services
 from dispatch.throttle import TokenBucket
+from dispatch.unit_notify import Notice
 
 log = logging.getLogger("prealert.tablet")
 
@@ -99,6 +102,16 @@ class TabletSession:
         if (update := await self.services.recommender.current(incident)) is not None:
             await self.send(update)
 
+    async def send_patient(self, number: int, *, pending: asyncio.Queue[Notice]) -> None:
+        """The server's view of the patient (what the ED sees), after a vitals set or assessment. A monitor streams
+        every second or so: when more news of the same patient is already queued, only the last is sent."""
+        if any(notice == ("patient", number) for notice in _queued(pending)):
+            return
+        latest, _ = await self.services.live.incident_context(number)
+        if latest is not None:
+            derived = derive.derived(msgspec.json.decode(latest), self.services.clock())
+            await self.send(Patient(incident=number, derived=derived))
+
     async def _current_incident(self) -> IncidentState | None:
         number = await self.services.live.unit_incident(self.unit)
         return await self._incident(number) if number else None
@@ -146,6 +159,9 @@ class TabletSession:
                     if (ack := await self.services.live.incident_field(number, "ack")) is not None:
                         await self.send_raw(ack)
                     continue
+                if kind == "patient":
+                    await self.send_patient(number, pending=queue)
+                    continue
                 incident = await self._incident(number)
                 if incident is None:
                     continue
@@ -154,6 +170,11 @@ class TabletSession:
                 await self.send_recommendation(incident)
         finally:
             self.services.notifier.forget(self.unit, queue)
+
+
+def _queued(queue: asyncio.Queue[Notice]) -> tuple[Notice, ...]:
+    """What is waiting in ``queue``, without taking it (asyncio.Queue keeps its items in a deque)."""
+    return tuple(getattr(queue, "_queue", ()))
 
 
 async def tablet_endpoint(ws: WebSocket) -> None:

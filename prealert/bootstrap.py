@@ -94,6 +94,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         recommender=recommender,
         ingest=Ingest(
             live=live,
+            pool=pool,
             writer=writer,
             region=the_region,
             settings=settings,

@@ -1,13 +1,17 @@
 """Python clients of the wire protocol: a tablet with its outbox, and an ED dashboard that resumes from its last id.
 
-Used by the tests, the benchmarks and (later) the simulator. The tablet keeps every message until it is acked and
-resends the unacked ones after each ``hello``: exactly what the tablet page does.
+Used by the tests, the benchmarks and the simulator. The tablet gives every message a ``uid`` (its idempotency key)
+when it is made, keeps it until it is acked and resends the unacked ones after each ``hello`` under their own seq;
+a message answered ``seq_taken`` (another device of the unit used that seq) is resent under a fresh seq with the same
+uid. The same rules as the tablet page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +28,11 @@ Json = dict[str, Any]
 
 def subprotocols(token: str) -> list[Subprotocol]:
     return [Subprotocol(SUBPROTOCOL), Subprotocol(BEARER_PREFIX + token)]
+
+
+def new_uid() -> str:
+    """A message's idempotency key: 128 random bits, base64url."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
 
 
 @dataclass
@@ -66,7 +75,9 @@ class TabletClient(_Connection):
     errors: list[Json] = field(default_factory=list)
     assignments: list[Json] = field(default_factory=list)
     recommendations: list[Json] = field(default_factory=list)
-    frames: list[Json] = field(default_factory=list)  # every other server frame, in order
+    frames: list[Json] = field(default_factory=list)  # every other server frame, in order (not ``patient``)
+    patient: Json | None = None  # the server's latest view of the patient (``patient`` frames replace each other)
+    renumbered: int = 0  # messages resent under a fresh seq after ``seq_taken``
     on_ack: Callable[[int], None] | None = None
 
     @property
@@ -79,15 +90,17 @@ class TabletClient(_Connection):
         if hello.get("type") != "hello":
             raise RuntimeError(f"expected hello, got {hello}")
         self.hello = hello
-        self._acked_upto(int(hello["last_seq"]))
         self.next_seq = max(self.next_seq, int(hello["last_seq"]) + 1)
         self._reader = asyncio.create_task(self._read(self.ws))
-        for seq in sorted(self.outbox):
+        for seq in sorted(self.outbox):  # under their own seq: the server acks what it holds, by uid
             await self.ws.send(self.outbox[seq].decode())
         return hello
 
     async def send(self, message: Json) -> int:
-        """Give ``message`` the next seq, keep it in the outbox and send it if connected."""
+        """Give ``message`` the next seq and a uid, keep it in the outbox and send it if connected."""
+        return await self._enqueue({"uid": new_uid(), **message})
+
+    async def _enqueue(self, message: Json) -> int:
         seq = self.next_seq
         self.next_seq += 1
         data = msgspec.json.encode({**message, "seq": seq})
@@ -96,6 +109,15 @@ class TabletClient(_Connection):
             with contextlib.suppress(ConnectionClosed):
                 await self.ws.send(data.decode())
         return seq
+
+    async def _renumber(self, seq: int, last_seq: int) -> None:
+        """Another device of the unit used ``seq``: send that message again above ``last_seq``, same uid."""
+        data = self.outbox.pop(seq, None)
+        if data is None:
+            return
+        self.next_seq = max(self.next_seq, last_seq + 1)
+        self.renumbered += 1
+        await self._enqueue(msgspec.json.decode(data))
 
     async def send_raw(self, frame: str | bytes) -> None:
         assert self.ws is not None
@@ -116,10 +138,15 @@ class TabletClient(_Connection):
                 frame: Json = msgspec.json.decode(raw)
                 if frame["type"] == "ack":
                     self._acked_upto(int(frame["upto"]))
+                elif frame["type"] == "error" and frame["code"] == "seq_taken":
+                    await self._renumber(int(frame["seq"]), int(frame["last_seq"]))
                 elif frame["type"] == "error":
                     self.errors.append(frame)
                     if frame.get("seq") is not None:
                         self.outbox.pop(int(frame["seq"]), None)
+                    self._changed.set()
+                elif frame["type"] == "patient":
+                    self.patient = frame
                     self._changed.set()
                 elif frame["type"] == "assignment":
                     self.assignments.append(frame["incident"])

@@ -197,6 +197,7 @@ async def test_dashboard_bad_resume_id_closes_with_4400(scene: Scene) -> None:
         "field": "after",
         "reason": "expected a feed id like 1732450000000-0",
         "seq": None,
+        "last_seq": None,
     }
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.BAD_REQUEST
 

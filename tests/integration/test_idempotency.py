@@ -1,0 +1,145 @@
+"""Nothing entered twice, nothing lost, across devices: every tablet message carries a ``uid`` made when it was
+entered, and the server stores each uid once per unit whatever seq it arrives under. A message sent under a seq that
+another device of the unit already used is answered ``seq_taken`` and resent under a fresh seq, never taken for a
+repeat. Real sockets, real Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from prealert.client import TabletClient, new_uid
+from prealert.harness import Backends, Service
+from tests.conftest import Scene, iso, make_scene
+
+
+@pytest.fixture
+async def scene(service: Service) -> Scene:
+    return await make_scene(service)
+
+
+async def stored(db: asyncpg.Pool, unit: str) -> list[tuple[int, str | None, str | None]]:
+    rows = await db.fetch("SELECT seq, uid, body->>'hr' AS hr FROM events WHERE unit = $1 ORDER BY seq", unit)
+    return [(r["seq"], r["uid"], r["hr"]) for r in rows]
+
+
+async def test_a_message_resent_under_a_new_seq_is_stored_once(scene: Scene, db: asyncpg.Pool) -> None:
+    tablet = scene.tablet()
+    await tablet.connect()
+    uid = new_uid()
+    first = await tablet.send({**scene.vitals(hr=81), "uid": uid})
+    again = await tablet.send({**scene.vitals(hr=81), "uid": uid})  # the same entry, renumbered by a tablet
+    await tablet.wait_acked(again)
+
+    assert await stored(db, scene.unit) == [(first, uid, "81")]
+    assert not tablet.outbox and not tablet.errors
+    await tablet.close()
+
+
+async def stored_bodies(db: asyncpg.Pool, unit: str) -> dict[int, bytes]:
+    rows = await db.fetch("SELECT seq, body::text AS body FROM events WHERE unit = $1", unit)
+    return {r["seq"]: r["body"].encode() for r in rows}
+
+
+async def test_resent_outbox_after_reconnect_is_acked_from_what_postgres_holds(scene: Scene, db: asyncpg.Pool) -> None:
+    tablet = scene.tablet()
+    await tablet.connect()
+    seqs = [await tablet.send(scene.vitals(hr=70 + i)) for i in range(5)]
+    await tablet.wait_acked(seqs[-1])
+    await tablet.abort()
+    # A tablet that never saw the acks resends all five under their own seq and uid: acked, not stored again.
+    resend = scene.tablet()
+    resend.outbox.update(await stored_bodies(db, scene.unit))
+    resend.next_seq = seqs[-1] + 1
+    await resend.connect()
+    await resend.wait(lambda: not resend.outbox)
+
+    assert [hr for _, _, hr in await stored(db, scene.unit)] == ["70", "71", "72", "73", "74"]
+    assert resend.renumbered == 0 and not resend.errors
+    await resend.close()
+
+
+async def test_switching_tablets_loses_nothing_and_stores_nothing_twice(scene: Scene, db: asyncpg.Pool) -> None:
+    # Tablet A sends two sets, then loses signal with a third still unsent.
+    a = scene.tablet()
+    await a.connect()
+    await a.send(scene.vitals(hr=100))
+    await a.wait_acked(await a.send(scene.vitals(hr=101)))
+    await a.abort()
+    await a.send(scene.vitals(hr=102))  # seq 3, in A's outbox only
+    # The crew picks up tablet B (empty storage): it learns seq 2 from hello and uses seq 3 for its own entry.
+    b = scene.tablet()
+    hello = await b.connect()
+    assert hello["last_seq"] == 2
+    assert await b.send(scene.vitals(hr=200)) == 3
+    await b.wait_acked(3)
+    # A comes back: its seq 3 is B's already; it is told so, and resends its set under a fresh seq.
+    await a.connect()
+    await a.wait(lambda: not a.outbox)
+
+    assert a.renumbered == 1 and not a.errors
+    rows = [(seq, hr) for seq, _, hr in await stored(db, scene.unit)]
+    assert rows == [(1, "100"), (2, "101"), (3, "200"), (4, "102")]
+    await a.close()
+    await b.close()
+
+
+async def test_cleared_storage_offline_entries_are_renumbered_not_swallowed(scene: Scene, db: asyncpg.Pool) -> None:
+    before = scene.tablet()
+    await before.connect()
+    for hr in (60, 61, 62):
+        await before.send(scene.vitals(hr=hr))
+    await before.wait_acked(3)
+    await before.close()
+    # Storage cleared while offline: the page starts counting from 1 again before it has heard the server.
+    fresh = scene.tablet()
+    for hr in (90, 91):
+        await fresh.send(scene.vitals(hr=hr))
+    assert sorted(fresh.outbox) == [1, 2]
+    await fresh.connect()
+    await fresh.wait(lambda: not fresh.outbox)
+
+    assert fresh.renumbered == 2 and not fresh.errors
+    assert [hr for _, _, hr in await stored(db, scene.unit)] == ["60", "61", "62", "90", "91"]
+    await fresh.close()
+
+
+async def test_a_uid_is_stored_once_when_redis_forgot_it(scene: Scene, db: asyncpg.Pool, backends: Backends) -> None:
+    tablet = scene.tablet()
+    await tablet.connect()
+    uid = new_uid()
+    first = await tablet.send({**scene.vitals(hr=77), "uid": uid})
+    await tablet.wait_acked(first)
+    redis = Redis.from_url(backends.redis_url)
+    try:
+        assert await redis.delete(f"pa:unit:{scene.unit}:uid:{uid}") == 1
+    finally:
+        await redis.aclose()
+    again = await tablet.send({**scene.vitals(hr=77), "uid": uid})
+    await tablet.wait_acked(again)
+
+    assert await stored(db, scene.unit) == [(first, uid, "77")]
+    await tablet.close()
+
+
+async def test_the_units_other_tablets_see_the_monitor_numerics_with_the_servers_scores(service: Service) -> None:
+    scene = await make_scene(service)
+    crew = scene.tablet()
+    await crew.connect()
+    monitor = TabletClient(scene.tablet().ws_base, scene.unit, scene.tablet().token)
+    await monitor.connect()
+    await monitor.send({**scene.vitals(hr=131, sbp=86, rr=26, spo2=90), "source": "monitor"})
+    await crew.wait(lambda: crew.patient is not None and crew.patient["derived"]["latest"].get("hr") == 131)
+
+    assert crew.patient is not None
+    derived = crew.patient["derived"]
+    assert crew.patient["incident"] == scene.incident
+    assert derived["latest"]["source"] == "monitor"
+    assert derived["shock_index"]["value"] == 1.52  # 131 / 86 = 1.523
+    assert derived["news2"]["partial"] is True  # no ACVPU, temperature or oxygen flag yet
+    await crew.send({**scene.vitals(avpu="A", temp_c=37.0, on_oxygen=False, taken_at=iso())})
+    await crew.wait(lambda: crew.patient is not None and crew.patient["derived"]["latest"].get("source") == "manual")
+    assert crew.patient["derived"]["news2"]["partial"] is False
+    await crew.close()
+    await monitor.close()
