@@ -23,7 +23,18 @@ from dispatch.errors import ProtocolError
 from dispatch.live import Live
 from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, SEQ_TAKEN
 from dispatch.pg import EventRow, EventWriter
-from dispatch.protocol import Ack, Assessment, Error, Event, Position, Status, TabletMessage, Vitals, encoder
+from dispatch.protocol import (
+    Ack,
+    Assessment,
+    Error,
+    Event,
+    Position,
+    Status,
+    TabletMessage,
+    UnitUpdate,
+    Vitals,
+    encoder,
+)
 from dispatch.region import Hospital, Region
 from dispatch.roads import TravelTimes
 from dispatch.sequence import UnitSequence, Verdict
@@ -80,6 +91,7 @@ class Ingest:
     async def _accept_new(self, unit: str, sequence: UnitSequence, message: TabletMessage, now: datetime) -> Outcome:
         event, latest = await self._event(unit, message, now)
         field, value = _unit_state(message)
+        update = _unit_update(unit, message, now)
         fanout = await self._live.ingest(
             unit=unit,
             seq=message.seq,
@@ -88,6 +100,8 @@ class Ingest:
             latest=latest,
             unit_field=field,
             unit_value=value,
+            region=self._region.name,
+            unit_update=update,
             uid=message.uid,
             notify="patient" if isinstance(message, Vitals | Assessment) else "",
         )
@@ -155,6 +169,15 @@ def _seq_taken(unit: str, seq: int, last_seq: int) -> Error:
 
 def _type_of(message: TabletMessage) -> str:
     return str(type(message).__struct_config__.tag)
+
+
+def _unit_update(unit: str, message: TabletMessage, now: datetime) -> bytes:
+    """What the dispatchers' map is told of a position or status (empty for other messages)."""
+    if isinstance(message, Position):
+        return encoder.encode(UnitUpdate(unit=unit, incident=message.incident, received_at=now, position=message))
+    if isinstance(message, Status):
+        return encoder.encode(UnitUpdate(unit=unit, incident=message.incident, received_at=now, status=message))
+    return b""
 
 
 def _unit_state(message: TabletMessage) -> tuple[str, bytes]:

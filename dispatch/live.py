@@ -2,6 +2,8 @@
 
 Keys (all prefixed ``pa:``):
 - ``unit:{u}`` hash: ``seq`` (highest seq fanned out), ``incident``, ``position``, ``status``;
+  ``region:{r}:units`` set of the unit hashes' keys; ``region:{r}:units:feed`` stream of ``unit`` updates (position,
+  status) for the dispatchers' map, kept ``units_retention``;
   ``unit:{u}:uid:{uid}`` the seq a message's idempotency key was fanned out under (kept a week);
   ``unit:{u}:incidents`` set: every incident the unit was ever assigned (a tablet may only write to those);
 - ``incident:{id}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON);
@@ -26,9 +28,10 @@ from redis.asyncio import Redis
 PREFIX: Final = "pa:"
 
 _INGEST: Final = """
-local unit_key, incidents_key, incident_key, events_key, uid_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local seq, incident, event, latest, unit_field, unit_value, uid, ttl, notify =
-    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local unit_key, incidents_key, incident_key, events_key, uid_key, units_key, units_feed =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local seq, incident, event, latest, unit_field, unit_value, uid, ttl, notify, unit_update =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
 if uid ~= '' and redis.call('EXISTS', uid_key) == 1 then return {'duplicate', '', ''} end
 if seq <= last then
@@ -38,7 +41,11 @@ end
 if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', '', ''} end
 redis.call('HSET', unit_key, 'seq', seq)
 if uid ~= '' then redis.call('SET', uid_key, seq, 'EX', ttl) end
-if unit_field ~= '' then redis.call('HSET', unit_key, unit_field, unit_value) end
+if unit_field ~= '' then
+    redis.call('HSET', unit_key, unit_field, unit_value)
+    redis.call('SADD', units_key, unit_key)
+    redis.call('XADD', units_feed, '*', 'e', unit_update)
+end
 if incident == '' then return {'ok', '', ''} end
 redis.call('XADD', events_key, '*', 'e', event)
 if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
@@ -147,6 +154,10 @@ def dispatch_key(region: str) -> str:
     return _key("region", region, "dispatch")
 
 
+def units_feed_key(region: str) -> str:
+    return _key("region", region, "units", "feed")
+
+
 class Live:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -171,6 +182,8 @@ class Live:
         latest: bytes | None,
         unit_field: str,
         unit_value: bytes,
+        region: str,
+        unit_update: bytes = b"",
         uid: str | None = None,
         notify: str = "",
     ) -> Fanout:
@@ -183,6 +196,8 @@ class Live:
             _key("incident", inc),
             _key("incident", inc, "events"),
             _key("unit", unit, "uid", uid or ""),
+            _key("region", region, "units"),
+            units_feed_key(region),
         ]
         args: list[bytes | str | int] = [
             seq,
@@ -194,6 +209,7 @@ class Live:
             uid or "",
             UID_TTL_S,
             notify,
+            unit_update,
         ]
         verdict, second, feed_id = (_bytes(v).decode() for v in await self._ingest(keys=keys, args=args))
         if verdict not in _VERDICTS:
@@ -217,6 +233,18 @@ class Live:
 
     async def incident_state(self, incident: int) -> bytes | None:
         return _optional(await self.redis.hget(_key("incident", incident), "state"))
+
+    async def units(self, region: str) -> list[tuple[str, bytes | None, bytes | None, bytes | None]]:
+        """Every unit of the region that has reported: (unit, incident, position JSON, status JSON)."""
+        keys = sorted(_bytes(k).decode() for k in await self.redis.smembers(_key("region", region, "units")))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, ["incident", "position", "status"])
+            rows = await pipe.execute()
+        return [
+            (key.removeprefix(_key("unit", "")), _optional(incident), _optional(position), _optional(status))
+            for key, (incident, position, status) in zip(keys, rows, strict=True)
+        ]
 
     async def unit_incident(self, unit: str) -> int | None:
         value = await self.redis.hget(_key("unit", unit), "incident")

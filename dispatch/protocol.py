@@ -393,7 +393,37 @@ class HospitalStatusChanged(Frame, frozen=True, kw_only=True, tag="hospital_stat
     status: HospitalStatus
 
 
-DispatchEvent = RecommendationUpdate | HospitalStatusChanged
+class UnitUpdate(Frame, frozen=True, kw_only=True, tag="unit"):
+    """A unit moved or changed status (the dispatchers' units feed, ``/v1/dispatch/units``); ``received_at`` is the
+    server's time, the message's own ``taken_at`` the tablet's."""
+
+    unit: UnitId
+    incident: IncidentId | None
+    received_at: UtcTime
+    position: Position | None = None
+    status: Status | None = None
+
+
+class UnitView(Struct, frozen=True, kw_only=True):
+    """A unit as the dispatchers' console shows it (``GET /v1/units``)."""
+
+    unit: UnitId
+    incident: IncidentId | None
+    position: Position | None
+    status: Status | None
+
+
+class Candidate(Struct, frozen=True, kw_only=True):
+    """A unit that could answer an incident, with its driving time there (``GET /v1/incidents/{n}/candidates``)."""
+
+    unit: UnitId
+    eta_s: int
+    status: UnitStatus | None
+    available: bool
+    reason: str
+
+
+DispatchEvent = RecommendationUpdate | HospitalStatusChanged | UnitUpdate
 
 ServerToTablet = Hello | Ack | Error | Assignment | Patient | RecommendationUpdate | EdAck
 ServerToDashboard = FeedHello | FeedEvent | Reset | Error

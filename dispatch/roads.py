@@ -229,6 +229,10 @@ class TravelTimes:
     def _xy(self, lat: float, lon: float) -> tuple[float, float]:
         return lon * self._kx, lat * METRES_PER_DEGREE
 
+    @property
+    def snap_speed_mps(self) -> float:
+        return self._graph.settings.snap_speed_mps
+
     def snap(self, lat: float, lon: float) -> tuple[int, float]:
         """Nearest node that can reach every destination: (node index, distance in metres)."""
         metres, i = self._tree.query(self._xy(lat, lon))
@@ -257,3 +261,26 @@ class TravelTimes:
             node = int(hops[node])
             path.append(node)
         return [(float(self._graph.lat[i]), float(self._graph.lon[i])) for i in path]
+
+    def times_to(self, lat: float, lon: float) -> PointTimes:
+        """Driving times from every node to the node nearest (lat, lon): one reverse search (tens of ms), for the
+        units that could answer an incident there."""
+        node, metres = self.snap(lat, lon)
+        seconds, _ = _reverse_dijkstra(self._graph, np.array([node], dtype=np.int64))
+        return PointTimes(self, seconds[0], metres / self._graph.settings.snap_speed_mps)
+
+
+@dataclass(frozen=True, eq=False)
+class PointTimes:
+    """Times to one point from anywhere: ``eta_s`` of a GPS fix is a snap and a lookup."""
+
+    travel: TravelTimes
+    seconds: Floats  # by node
+    last_hop_s: float  # from the point's snapped node to the point itself
+
+    def eta_s(self, lat: float, lon: float) -> float | None:
+        node, metres = self.travel.snap(lat, lon)
+        seconds = float(self.seconds[node])
+        if not math.isfinite(seconds):
+            return None
+        return metres / self.travel.snap_speed_mps + seconds + self.last_hop_s

@@ -10,6 +10,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from dispatch import tokens
+from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
@@ -35,6 +36,8 @@ class Services:
     incidents: Incidents
     notifier: UnitNotifier
     travel: TravelTimes
+    fleet: Fleet
+    region_map: bytes  # the region's streets as JSON (dispatch.region_map.RegionMap), built once at start
     recommender: Recommender
     statuses: HospitalStatuses
     clock: Callable[[], datetime]

@@ -39,6 +39,7 @@ class Settings:
     tablet_burst: int = 200
     dashboard_queue: int = 10_000
     feed_retention: timedelta = timedelta(hours=24)
+    units_retention: timedelta = timedelta(minutes=15)  # the units' position feed: a console resumes within this
     # Durability
     write_batch: int = 500
     # Demo
@@ -74,6 +75,7 @@ class Settings:
             roads=RoadSettings(emergency_factor=float(get("EMERGENCY_FACTOR") or base.roads.emergency_factor)),
             routing=routing,
             lvo_window=minutes("LVO_WINDOW_MIN", base.lvo_window),
+            units_retention=minutes("UNITS_RETENTION_MIN", base.units_retention),
             host=get("HOST") or base.host,
             port=int(get("PORT") or base.port),
             data_dir=Path(get("DATA_DIR") or base.data_dir),

@@ -1,4 +1,5 @@
-"""Serving a resumable feed over a websocket (the ED feed, the dispatchers' feed): ``?after=<last id>``.
+"""Serving a resumable feed over a websocket (the ED feed, the dispatchers' feeds): ``?after=<last id>`` (or
+``?after=now`` to skip the history, for a client that has just read a snapshot).
 
 Sends ``feed_hello``, then (``reset`` first if the resume point was trimmed away) every retained entry after
 ``after``, then live entries, each as ``{"type": "event", "id": ..., "event": {...}}``. The client sends nothing.
@@ -69,6 +70,8 @@ async def serve_stream(
 ) -> None:
     """Run an accepted, authorised socket as a subscriber of stream ``key`` until either side leaves."""
     after = ws.query_params.get("after") or "0-0"
+    if after == "now":  # no history: the client has just read a snapshot
+        after = await live.stream_tail(key)
     if not STREAM_ID.match(after):
         error = Error(code="invalid_field", field="after", reason="expected a feed id like 1732450000000-0")
         await ws.send_text(encoder.encode(error).decode())

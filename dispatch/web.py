@@ -21,7 +21,7 @@ from dispatch import pg, tokens
 from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
-from dispatch.live import dispatch_key
+from dispatch.live import dispatch_key, units_feed_key
 from dispatch.protocol import AssignUnit, NewIncident, SetDestination, bearer_token, encoder
 from dispatch.services import Services
 from dispatch.stream_socket import serve_stream
@@ -218,6 +218,46 @@ async def dispatch_socket(ws: WebSocket) -> None:
     )
 
 
+async def units_socket(ws: WebSocket) -> None:
+    """The dispatchers' map feed: every unit's positions and statuses. ``?after=now`` starts at the present (after
+    ``GET /v1/units``); a reconnect gives its last id and resumes with no gap within ``units_retention``."""
+    services: Services = ws.app.state.services
+    region = services.region.name
+    if await accept_authenticated(ws, services, "dispatcher", region) is None:
+        return
+    await serve_stream(
+        ws,
+        live=services.live,
+        hub=ws.app.state.streams,
+        key=units_feed_key(region),
+        feed=f"units:{region}",
+        kind="dispatcher_units",
+        now=services.clock(),
+    )
+
+
+async def list_units(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    return json_response(await _services(request).fleet.units())
+
+
+async def incident_candidates(request: Request) -> Response:
+    """The units that could answer the incident soonest: available first, by driving time, each with why."""
+    _principal(request, "dispatcher")
+    services = _services(request)
+    incident = await services.incidents.get(incident_number(request))
+    return json_response(await services.fleet.candidates(incident))
+
+
+async def region_map(request: Request) -> Response:
+    _principal(request, "dispatcher")
+    return Response(
+        _services(request).region_map,
+        media_type="application/json",
+        headers={"cache-control": "private, max-age=3600"},
+    )
+
+
 def page(name: str) -> Route:
     async def serve(request: Request) -> Response:
         return FileResponse(STATIC / f"{name}.html", headers={"cache-control": "no-cache"})
@@ -274,10 +314,14 @@ def routes() -> list[BaseRoute]:
         Route("/v1/incidents/{incident}/assign", assign_unit, methods=["POST"]),
         Route("/v1/incidents/{incident}/destination", set_destination, methods=["POST"]),
         Route("/v1/incidents/{incident}/recommendation", get_recommendation),
+        Route("/v1/incidents/{incident}/candidates", incident_candidates),
+        Route("/v1/units", list_units),
+        Route("/v1/region/map", region_map),
         Route("/v1/hospitals/status", list_hospital_statuses),
         Route("/v1/hospitals/{hospital}/status", get_hospital_status, methods=["GET"]),
         Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH", "PUT"]),
         WebSocketRoute("/v1/dispatch/socket", dispatch_socket),
+        WebSocketRoute("/v1/dispatch/units", units_socket),
         WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
         page("tablet"),
         page("console"),

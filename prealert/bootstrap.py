@@ -9,15 +9,17 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import msgspec
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from dispatch import pg, region, roads, web
+from dispatch import pg, region, region_map, roads, web
 from dispatch.capacity import StatusUpdate, TriageCounts
+from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
-from dispatch.live import Live, dispatch_key, feed_key
+from dispatch.live import Live, dispatch_key, feed_key, units_feed_key
 from dispatch.recommend import Recommender
 from dispatch.roads import TravelTimes
 from dispatch.services import Services
@@ -49,12 +51,14 @@ def token_secret(settings: Settings) -> str:
 
 
 async def _trim_feeds(services: Services) -> None:
-    """Keep each hospital feed to the retention window."""
+    """Keep each hospital feed and the dispatchers' feed to the retention window, and the units' positions to theirs."""
     while True:
         cutoff_ms = int((utc_now() - services.settings.feed_retention).timestamp() * 1000)
         keys = [feed_key(h) for h in services.region.hospitals] + [dispatch_key(services.region.name)]
         for key in keys:
             await services.live.trim_stream(key, f"{cutoff_ms}-0")
+        units_cutoff_ms = int((utc_now() - services.settings.units_retention).timestamp() * 1000)
+        await services.live.trim_stream(units_feed_key(services.region.name), f"{units_cutoff_ms}-0")
         await asyncio.sleep(60)
 
 
@@ -67,6 +71,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     """Connect, migrate, load the region, and wire every service of one process."""
     the_region = region.load(settings.regions_dir, settings.region)
     travel = await asyncio.to_thread(_travel_times, settings, the_region)
+    the_map = await asyncio.to_thread(region_map.load, settings.regions_dir / settings.region, the_region)
     pool = await pg.connect(database_url)
     await pg.migrate(pool)
     redis = Redis.from_url(redis_url, max_connections=None)
@@ -91,6 +96,8 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         notifier=UnitNotifier(redis),
         clock=utc_now,
         travel=travel,
+        fleet=Fleet(live=live, travel=travel, region=the_region.name),
+        region_map=msgspec.json.encode(the_map),
         recommender=recommender,
         ingest=Ingest(
             live=live,
