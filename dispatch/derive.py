@@ -19,6 +19,7 @@ from dispatch.protocol import (
     VITALS_FIELDS,
     Assessment,
     Derived,
+    Ecg12,
     News2View,
     Position,
     ShockIndexView,
@@ -76,6 +77,12 @@ def merge(
             merged.setdefault("fmc_at", at)
         if message.status == "at_destination":  # offload time counts from here, on the server's clock
             merged.setdefault("arrived_at", msgspec.to_builtins(received_at))
+    elif isinstance(message, Ecg12):
+        merged["ecg_at"] = at
+        if message.interpretation:
+            merged["ecg_interpretation"] = message.interpretation
+        if message.stemi is not None:  # the crew's reading of this 12-lead is the STEMI finding triage uses
+            merged["stemi"] = message.stemi
     elif isinstance(message, Position):
         merged.update(lat=message.lat, lon=message.lon)
         if destination is not None:

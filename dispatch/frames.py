@@ -1,6 +1,8 @@
 """Reading a tablet's frame: strict decoding, then the plausibility checks a schema cannot express.
 
-Pure: the clock is an argument. Every refusal is a ``ProtocolError`` naming the field and the reason.
+Pure: the clock is an argument. Every refusal is a ``ProtocolError`` naming the field and the reason. Text frames
+are JSON; binary frames are msgpack (a binary frame that starts with ``{`` is taken for JSON, as older clients send:
+no msgpack frame can start so, since a frame is a map).
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ from datetime import datetime, timedelta
 import msgspec
 
 from dispatch.errors import ProtocolError
-from dispatch.protocol import MEASUREMENTS, Assessment, TabletMessage, Vitals, tablet_decoder
+from dispatch.protocol import (
+    ECG_LEADS,
+    MEASUREMENTS,
+    Assessment,
+    Ecg12,
+    Strip,
+    TabletFrame,
+    Vitals,
+    tablet_binary_decoder,
+    tablet_decoder,
+)
+
+ECG_MIN_S = 2.5
+ECG_MAX_S = 12.0
 
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`(?: - at `\$\.?(?P<path>[^`]*)`)?$")
@@ -32,58 +47,97 @@ class _SeqOnly(msgspec.Struct):
     seq: int | None = None
 
 
+def _is_json(raw: bytes | str) -> bool:
+    return isinstance(raw, str) or raw.lstrip()[:1] == b"{"
+
+
 def _seq_of(raw: bytes | str) -> int | None:
     try:
-        seq = msgspec.json.decode(raw, type=_SeqOnly).seq
+        if isinstance(raw, bytes) and not _is_json(raw):
+            return msgspec.msgpack.decode(raw, type=_SeqOnly).seq
+        return msgspec.json.decode(raw, type=_SeqOnly).seq
     except msgspec.DecodeError:
         return None
-    return seq
 
 
 def _join(path: str | None, field: str) -> str:
     return f"{path}.{field}" if path else field
 
 
-def error_from(exc: msgspec.DecodeError, seq: int | None) -> ProtocolError:
+def error_from(exc: msgspec.DecodeError, seq: int | None, encoding: str = "JSON") -> ProtocolError:
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):
-        return ProtocolError("malformed", f"not valid JSON: {message}", seq=seq)
+        return ProtocolError("malformed", f"not valid {encoding}: {message}", seq=seq)
     if m := _MISSING.match(message):
         return ProtocolError("invalid_field", "is required", field=_join(m["path"], m["field"]), seq=seq)
     if m := _UNKNOWN.match(message):
         return ProtocolError(
             "invalid_field", "is not a field of this message", field=_join(m["path"], m["field"]), seq=seq
         )
+    if message.startswith("Expected `object`") and " - at `" not in message:
+        return ProtocolError("malformed", f"not a frame: {message}", seq=seq)
     if m := _AT_PATH.match(message):
         path, reason = m["path"], m["reason"]
         if path == "type":
             return ProtocolError("unknown_type", reason, field="type", seq=seq)
-        if _RANGE.search(reason):
+        if _RANGE.search(reason) and " of length " not in reason:  # a value out of range; a wrong size is structure
             return ProtocolError("implausible", reason, field=path, seq=seq)
         return ProtocolError("invalid_field", reason, field=path, seq=seq)
     return ProtocolError("invalid_field", message, seq=seq)
 
 
-def decode(raw: bytes | str, *, now: datetime, limits: Limits) -> TabletMessage:
+def decode(raw: bytes | str, *, now: datetime, limits: Limits) -> TabletFrame:
     """Decode and check one tablet frame, or raise ``ProtocolError``."""
+    binary = isinstance(raw, bytes) and not _is_json(raw)
     try:
-        message: TabletMessage = tablet_decoder.decode(raw)
+        if isinstance(raw, bytes) and binary:
+            message: TabletFrame = tablet_binary_decoder.decode(raw)
+        else:
+            message = tablet_decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        raise error_from(exc, _seq_of(raw)) from None
+        raise error_from(exc, _seq_of(raw), "msgpack" if binary else "JSON") from None
     check(message, now=now, limits=limits)
     return message
 
 
-def check(message: TabletMessage, *, now: datetime, limits: Limits) -> None:
+def check(message: TabletFrame, *, now: datetime, limits: Limits) -> None:
     """The checks that span fields or need the clock."""
+    if isinstance(message, Strip):
+        _check_time("start_at", message.start_at, None, now, limits)
+        _check_samples("samples", message.samples, None)
+        return
     _check_time("taken_at", message.taken_at, message.seq, now, limits)
     if isinstance(message, Vitals):
         _check_vitals(message)
     elif isinstance(message, Assessment):
         _check_assessment(message, now, limits)
+    elif isinstance(message, Ecg12):
+        _check_ecg(message)
 
 
-def _check_time(field: str, at: datetime, seq: int, now: datetime, limits: Limits) -> None:
+def _check_samples(field: str, samples: bytes, seq: int | None) -> None:
+    if len(samples) % 2:
+        raise ProtocolError("invalid_field", "16-bit samples need an even number of bytes", field=field, seq=seq)
+
+
+def _check_ecg(ecg: Ecg12) -> None:
+    names = [lead.name for lead in ecg.leads]
+    if sorted(names) != sorted(ECG_LEADS):
+        missing = sorted(set(ECG_LEADS) - set(names))
+        reason = f"needs each of the 12 standard leads once (missing {', '.join(missing) or 'none'})"
+        raise ProtocolError("invalid_field", reason, field="leads", seq=ecg.seq)
+    lengths = {len(lead.samples) for lead in ecg.leads}
+    for i, lead in enumerate(ecg.leads):
+        _check_samples(f"leads[{i}].samples", lead.samples, ecg.seq)
+    if len(lengths) != 1:
+        raise ProtocolError("invalid_field", "every lead needs the same number of samples", field="leads", seq=ecg.seq)
+    seconds = lengths.pop() / 2 / ecg.sample_rate_hz
+    if not ECG_MIN_S <= seconds <= ECG_MAX_S:
+        reason = f"{seconds:.1f} s of signal; a 12-lead is {ECG_MIN_S}-{ECG_MAX_S} s"
+        raise ProtocolError("implausible", reason, field="leads", seq=ecg.seq)
+
+
+def _check_time(field: str, at: datetime, seq: int | None, now: datetime, limits: Limits) -> None:
     if at > now + limits.max_future:
         minutes = (at - now).total_seconds() / 60
         raise ProtocolError("implausible", f"is {minutes:.0f} min in the future", field=field, seq=seq)

@@ -11,6 +11,7 @@ fresh seq instead of being taken for a repeat and lost.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +22,19 @@ import msgspec
 from dispatch import derive, frames, pg
 from dispatch.errors import ProtocolError
 from dispatch.live import Live
-from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, SEQ_TAKEN
+from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, SEQ_TAKEN, STRIPS
 from dispatch.pg import EventRow, EventWriter
 from dispatch.protocol import (
     Ack,
     Assessment,
+    Ecg12,
     Error,
     Event,
     Position,
     Status,
+    Strip,
+    StripChunk,
+    TabletFrame,
     TabletMessage,
     UnitUpdate,
     Vitals,
@@ -39,6 +44,7 @@ from dispatch.region import Hospital, Region
 from dispatch.roads import TravelTimes
 from dispatch.sequence import UnitSequence, Verdict
 from dispatch.settings import Settings
+from dispatch.throttle import ByteBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,9 @@ class Ingest:
         self._settings = settings
         self._clock = clock
 
-    async def accept(self, unit: str, sequence: UnitSequence, raw: str | bytes) -> Outcome:
+    async def accept(
+        self, unit: str, sequence: UnitSequence, raw: str | bytes, *, strips: ByteBudget | None = None
+    ) -> Outcome:
         now = self._clock()
         try:
             message = frames.decode(raw, now=now, limits=self._settings.frame_limits)
@@ -79,6 +87,8 @@ class Ingest:
             REFUSED.labels(code=exc.code).inc()
             return Outcome(reply=Error(code=exc.code, field=exc.field, reason=exc.reason, seq=exc.seq))
         FRAMES.labels(type=_type_of(message)).inc()
+        if isinstance(message, Strip):
+            return await self._strip(unit, message, len(raw), now, strips)
         verdict = sequence.receive(message.seq)
         if verdict is Verdict.REPEAT_DURABLE:
             if message.uid is not None and not await pg.holds_uid(self._pool, unit, message.uid):
@@ -103,7 +113,7 @@ class Ingest:
             region=self._region.name,
             unit_update=update,
             uid=message.uid,
-            notify="patient" if isinstance(message, Vitals | Assessment) else "",
+            notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",
         )
         if fanout.verdict == "seq_taken":
             sequence.durable(message.seq)
@@ -133,6 +143,34 @@ class Ingest:
             body=encoder.encode(message).decode(),
         )
         return Outcome(pending=(message.seq, await self._writer.write(row)))
+
+    async def _strip(self, unit: str, strip: Strip, size: int, now: datetime, budget: ByteBudget | None) -> Outcome:
+        """A live waveform chunk: passed on to whoever watches the patient now, or dropped (late, over the unit's
+        budget). Nothing is stored or acked, so a dropped chunk costs nothing and never delays a vitals set."""
+        if (now - strip.start_at).total_seconds() > self._settings.strip_max_age_s:
+            STRIPS.labels(outcome="late").inc()
+            return Outcome()
+        if budget is not None and not budget.spend(size, time.monotonic()):
+            STRIPS.labels(outcome="over_budget").inc()
+            return Outcome()
+        chunk = StripChunk(
+            unit=unit,
+            incident=strip.incident,
+            lead=strip.lead,
+            start_at=strip.start_at,
+            received_at=now,
+            sample_rate_hz=strip.sample_rate_hz,
+            gain_per_mv=strip.gain_per_mv,
+            samples=strip.samples,
+            hr=strip.hr,
+        )
+        watched = await self._live.publish_strip(unit=unit, incident=strip.incident, chunk=encoder.encode(chunk))
+        if watched is None:
+            STRIPS.labels(outcome="not_assigned").inc()
+            reason = f"incident {strip.incident} is not assigned to unit {unit}"
+            return Outcome(reply=Error(code="not_assigned", field="incident", reason=reason))
+        STRIPS.labels(outcome="watched" if watched else "unwatched").inc()
+        return Outcome()
 
     def _eta(self, lat: float, lon: float, hospital: Hospital) -> float | None:
         return self._travel.eta_s(lat, lon, hospital.id)
@@ -167,7 +205,7 @@ def _seq_taken(unit: str, seq: int, last_seq: int) -> Error:
     )
 
 
-def _type_of(message: TabletMessage) -> str:
+def _type_of(message: TabletFrame) -> str:
     return str(type(message).__struct_config__.tag)
 
 

@@ -13,6 +13,7 @@ Keys (all prefixed ``pa:``):
 - ``region:{r}:status`` hash: every hospital's ED status (JSON); ``region:{r}:active`` set: open incidents;
   ``region:{r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status changes, recommendation
   changes), resumable like a hospital feed; ``incident:{id}`` also holds ``recommendation`` and its ``fingerprint``;
+- channel ``incident:{id}:strip``: live waveform chunks of the incident (pub/sub only: nothing is kept);
 - channel ``unit:{u}:notify``: ``assignment:<incident>``, ``recommendation:<incident>``, ``ack:<incident>`` or
   ``patient:<incident>`` (a vitals set or an assessment of the unit's patient was fanned out).
 Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
@@ -107,6 +108,11 @@ return 1
 """
 
 
+_STRIP: Final = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('PUBLISH', KEYS[2], ARGV[2]) + 1
+"""
+
 Verdict = Literal["ok", "repeat", "duplicate", "seq_taken", "not_assigned"]
 _VERDICTS: Final = frozenset(("ok", "repeat", "duplicate", "seq_taken", "not_assigned"))
 UID_TTL_S: Final = 7 * 24 * 3600  # a tablet's outbox is resent within this; PostgreSQL's unique index holds beyond
@@ -154,6 +160,10 @@ def dispatch_key(region: str) -> str:
     return _key("region", region, "dispatch")
 
 
+def strip_channel(incident: int) -> str:
+    return _key("incident", incident, "strip")
+
+
 def units_feed_key(region: str) -> str:
     return _key("region", region, "units", "feed")
 
@@ -165,6 +175,7 @@ class Live:
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
         self._ed_event = redis.register_script(_ED_EVENT)
+        self._strip = redis.register_script(_STRIP)
 
     # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
@@ -217,6 +228,13 @@ class Live:
         if verdict == "seq_taken":
             return Fanout(verdict="seq_taken", last_seq=int(second))
         return Fanout(verdict=verdict, hospital=second or None, feed_id=feed_id or None)  # type: ignore[arg-type]
+
+    async def publish_strip(self, *, unit: str, incident: int, chunk: bytes) -> bool | None:
+        """Publish a live waveform chunk to whoever watches the incident now (nothing is kept). None if the incident
+        is not the unit's; else whether anyone was listening."""
+        keys = [_key("unit", unit, "incidents"), strip_channel(incident)]
+        result = int(await self._strip(keys=keys, args=[incident, chunk]))
+        return None if result == 0 else result > 1
 
     # Incidents ----------
     async def put_incident(

@@ -20,3 +20,8 @@ DUPLICATES = Counter(
     "prealert_tablet_duplicates_total", "Tablet messages whose uid was already fanned out (resent under a new seq)"
 )
 SEQ_TAKEN = Counter("prealert_tablet_seq_taken_total", "Tablet messages sent under a seq another device had used")
+STRIPS = Counter(
+    "prealert_strip_chunks_total",
+    "Live waveform chunks from tablets, by outcome (watched, unwatched, late, over_budget, not_assigned)",
+    ["outcome"],
+)

@@ -4,7 +4,9 @@ Pure: no I/O. Messages are frozen msgspec Structs decoded strictly (unknown fiel
 values are refused). JSON on the wire; every time is an ISO 8601 string in UTC (``2026-11-24T12:00:00.250Z``);
 units are in the field's description and, where a field could be read two ways, in its name (``temp_c``).
 
-Tablet -> server: ``vitals``, ``assessment``, ``position``, ``status`` (each with the unit's own ``seq``).
+Tablet -> server: ``vitals``, ``assessment``, ``position``, ``status``, ``ecg12`` (each with the unit's own ``seq``)
+and ``strip`` (live waveform chunks: unsequenced, droppable). Text frames are JSON; binary frames are msgpack of the
+same structures.
 Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``, ``patient``, ``recommendation``, ``ed_ack``.
 Server -> dashboard: ``feed_hello``, ``event``, ``reset``, ``error``.
 The generated JSON Schema lives in ``docs/protocol.schema.json`` (``prealert schema``).
@@ -13,7 +15,7 @@ The generated JSON Schema lives in ``docs/protocol.schema.json`` (``prealert sch
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -160,8 +162,60 @@ class Status(Frame, frozen=True, kw_only=True, tag="status"):
     status: UnitStatus
 
 
-TabletMessage = Vitals | Assessment | Position | Status
-TABLET_TYPES: Final = ("vitals", "assessment", "position", "status")
+EcgLeadName = Literal["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+ECG_LEADS: Final[tuple[str, ...]] = get_args(EcgLeadName)
+StripLeadName = Literal["I", "II", "III", "MLII", "V1", "V5", "Pleth"]
+MAX_ECG_SAMPLES: Final = 12 * 1000  # per lead: 12 s at 1000 /s
+SampleRate = Annotated[int, Meta(ge=100, le=1000, description="samples per second")]
+GainPerMv = Annotated[
+    int, Meta(ge=1, le=10_000, description="sample units per millivolt: 1000 means the samples are microvolts")
+]
+Samples = Annotated[
+    bytes,
+    Meta(
+        max_length=2 * MAX_ECG_SAMPLES,
+        description="the samples as signed 16-bit little-endian integers, in units of 1/gain_per_mv mV (msgpack "
+        "bin in binary frames, base64 in JSON)",
+    ),
+]
+
+
+class EcgLead(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: EcgLeadName
+    samples: Samples
+
+
+class Ecg12(Frame, frozen=True, kw_only=True, tag="ecg12"):
+    """A 12-lead ECG as acquired (``taken_at``): the twelve standard leads, each the same length (2.5-12 s), with the
+    crew's interpretation. Sequenced, acked and stored like every other message; best sent as a binary frame."""
+
+    seq: Seq
+    uid: Uid | None = None
+    incident: IncidentId
+    taken_at: UtcTime
+    sample_rate_hz: SampleRate
+    gain_per_mv: GainPerMv
+    leads: Annotated[tuple[EcgLead, ...], Meta(min_length=12, max_length=12)]
+    interpretation: ShortText | None = None
+    stemi: bool | None = None  # the crew reads a STEMI: raises the STEMI pre-alert
+
+
+class Strip(Frame, frozen=True, kw_only=True, tag="strip"):
+    """A short chunk (up to 2 s) of the live monitor strip. Not sequenced, not acked, not stored: a chunk that is
+    late or over the unit's bandwidth budget is dropped, so it never waits in front of vitals."""
+
+    incident: IncidentId
+    lead: StripLeadName
+    start_at: UtcTime
+    sample_rate_hz: SampleRate
+    gain_per_mv: GainPerMv
+    samples: Annotated[bytes, Meta(max_length=2 * 2 * 1000, description="int16 little-endian, up to 2 s")]
+    hr: HeartRate | None = None
+
+
+TabletMessage = Vitals | Assessment | Position | Status | Ecg12
+TABLET_TYPES: Final = ("vitals", "assessment", "position", "status", "ecg12", "strip")
+TabletFrame = TabletMessage | Strip
 
 
 # Incidents (dispatcher HTTP API and the state pushed to tablets and dashboards) ----------
@@ -294,7 +348,7 @@ class Derived(Struct, frozen=True, kw_only=True, omit_defaults=True):
     atmister: dict[str, str] = msgspec.field(default_factory=dict)  # age/sex, time, mechanism, injuries, signs, ...
 
 
-EventBody = Vitals | Assessment | Position | Status | IncidentState | EdAck | Handover
+EventBody = Vitals | Assessment | Position | Status | Ecg12 | IncidentState | EdAck | Handover
 
 
 class Event(Struct, frozen=True, kw_only=True):
@@ -357,6 +411,20 @@ class Patient(Frame, frozen=True, kw_only=True, tag="patient"):
 
 
 # Server -> dashboard ------------------------------------------------------------------------------------------------
+class StripChunk(Frame, frozen=True, kw_only=True, tag="strip_chunk"):
+    """A live waveform chunk as an ED viewer receives it (``/v1/hospitals/{h}/incidents/{n}/strip``)."""
+
+    unit: UnitId
+    incident: IncidentId
+    lead: StripLeadName
+    start_at: UtcTime
+    received_at: UtcTime
+    sample_rate_hz: int
+    gain_per_mv: int
+    samples: bytes  # int16 little-endian; base64 in JSON
+    hr: int | None = None
+
+
 class FeedHello(Frame, frozen=True, kw_only=True, tag="feed_hello"):
     protocol: int = PROTOCOL_VERSION
     feed: Annotated[str, Meta(description="hospital:<id> or region:<name>")]
@@ -426,9 +494,10 @@ class Candidate(Struct, frozen=True, kw_only=True):
 DispatchEvent = RecommendationUpdate | HospitalStatusChanged | UnitUpdate
 
 ServerToTablet = Hello | Ack | Error | Assignment | Patient | RecommendationUpdate | EdAck
-ServerToDashboard = FeedHello | FeedEvent | Reset | Error
+ServerToDashboard = FeedHello | FeedEvent | Reset | Error | StripChunk
 
-tablet_decoder: Final = msgspec.json.Decoder(TabletMessage)
+tablet_decoder: Final = msgspec.json.Decoder(TabletFrame)
+tablet_binary_decoder: Final = msgspec.msgpack.Decoder(TabletFrame)  # binary websocket frames are msgpack
 event_decoder: Final = msgspec.json.Decoder(Event)
 incident_decoder: Final = msgspec.json.Decoder(IncidentState)
 encoder: Final = msgspec.json.Encoder()
@@ -437,7 +506,7 @@ encoder: Final = msgspec.json.Encoder()
 def schema() -> dict[str, Any]:
     """The JSON Schema of every frame, generated from the Structs (never written by hand)."""
     named: dict[str, Any] = {
-        "tablet_to_server": TabletMessage,
+        "tablet_to_server": TabletFrame,
         "server_to_tablet": ServerToTablet,
         "server_to_dashboard": ServerToDashboard,
         "dispatch_feed_event": DispatchEvent,

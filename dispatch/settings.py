@@ -38,6 +38,11 @@ class Settings:
     tablet_rate_per_s: float = 50.0
     tablet_burst: int = 200
     dashboard_queue: int = 10_000
+    # Live waveform strips: a unit's budget, and how late a chunk may be before it is dropped
+    strip_bytes_per_s: int = 4096
+    strip_burst_bytes: int = 8192
+    strip_max_age_s: float = 3.0
+    max_binary_frame_bytes: int = 256 * 1024  # a 12-lead ECG as msgpack (12 leads x 10 s x 500 /s x 2 bytes = 120 KB)
     feed_retention: timedelta = timedelta(hours=24)
     units_retention: timedelta = timedelta(minutes=15)  # the units' position feed: a console resumes within this
     # Durability
@@ -87,6 +92,10 @@ class Settings:
             tablet_rate_per_s=float(get("TABLET_RATE_PER_S") or base.tablet_rate_per_s),
             tablet_burst=int(get("TABLET_BURST") or base.tablet_burst),
             dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
+            strip_bytes_per_s=int(get("STRIP_BYTES_PER_S") or base.strip_bytes_per_s),
+            strip_burst_bytes=int(get("STRIP_BURST_BYTES") or base.strip_burst_bytes),
+            strip_max_age_s=float(get("STRIP_MAX_AGE_S") or base.strip_max_age_s),
+            max_binary_frame_bytes=int(get("MAX_BINARY_FRAME_BYTES") or base.max_binary_frame_bytes),
             print_tokens=(get("PRINT_TOKENS") or "1") != "0",
             log_level=get("LOG_LEVEL") or base.log_level,
             mllp_port=int(port) if (port := get("MLLP_PORT")) else None,

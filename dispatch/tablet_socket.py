@@ -34,7 +34,7 @@ from dispatch.protocol import (
 )
 from dispatch.sequence import UnitSequence
 from dispatch.services import Services
-from dispatch.throttle import TokenBucket
+from dispatch.throttle import ByteBudget, TokenBucket
 from dispatch.unit_notify import Notice
 
 log = logging.getLogger("prealert.tablet")
@@ -123,9 +123,13 @@ class TabletSession:
     async def receive_loop(self) -> None:
         settings = self.services.settings
         bucket = TokenBucket(settings.tablet_rate_per_s, settings.tablet_burst)
+        strips = ByteBudget(settings.strip_bytes_per_s, settings.strip_burst_bytes)
         while True:
             raw = await receive_frame(self.ws)
-            outcome = await self.services.ingest.accept(self.unit, self.sequence, raw)
+            if isinstance(raw, str) and len(raw) > settings.max_frame_bytes:  # binary frames may be larger (ECGs)
+                await self.ws.close(CloseCode.TOO_BIG, reason=f"text frames are limited to {settings.max_frame_bytes}")
+                return
+            outcome = await self.services.ingest.accept(self.unit, self.sequence, raw, strips=strips)
             if outcome.reply is not None:
                 await self.send(outcome.reply)
             if outcome.pending is not None:

@@ -19,6 +19,7 @@ from dispatch.web import bearer, incident_number, json_response, read_body
 from hospital_gateway import edxl
 from hospital_gateway.desk import Desk
 from hospital_gateway.feed import feed_endpoint
+from hospital_gateway.strip import strip_endpoint
 
 STATIC = Path(__file__).parent / "static"
 
@@ -75,6 +76,7 @@ async def dashboard(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/v1/hospitals/{hospital}/feed", feed_endpoint),
+        WebSocketRoute("/v1/hospitals/{hospital}/incidents/{incident}/strip", strip_endpoint),
         Route("/v1/hospitals/{hospital}/incidents", today),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/ack", acknowledge, methods=["POST"]),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/transfer", transfer, methods=["POST"]),

@@ -74,7 +74,7 @@ def serve(settings: Settings) -> int:
             app,
             host=settings.host,
             port=settings.port,
-            ws_max_size=settings.max_frame_bytes,
+            ws_max_size=max(settings.max_frame_bytes, settings.max_binary_frame_bytes),
             log_config=None,
             lifespan="on",
             ws_ping_interval=10,

@@ -68,7 +68,7 @@ class TabletClient(_Connection):
     ws_base: str
     unit: str
     token: str
-    outbox: dict[int, bytes] = field(default_factory=dict)
+    outbox: dict[int, str | bytes] = field(default_factory=dict)  # text frames (JSON) or binary (msgpack)
     next_seq: int = 1
     acked: int = 0
     hello: Json | None = None
@@ -78,6 +78,8 @@ class TabletClient(_Connection):
     frames: list[Json] = field(default_factory=list)  # every other server frame, in order (not ``patient``)
     patient: Json | None = None  # the server's latest view of the patient (``patient`` frames replace each other)
     renumbered: int = 0  # messages resent under a fresh seq after ``seq_taken``
+    strips_sent: int = 0
+    strips_dropped: int = 0
     on_ack: Callable[[int], None] | None = None
 
     @property
@@ -93,21 +95,23 @@ class TabletClient(_Connection):
         self.next_seq = max(self.next_seq, int(hello["last_seq"]) + 1)
         self._reader = asyncio.create_task(self._read(self.ws))
         for seq in sorted(self.outbox):  # under their own seq: the server acks what it holds, by uid
-            await self.ws.send(self.outbox[seq].decode())
+            await self.ws.send(self.outbox[seq])
         return hello
 
-    async def send(self, message: Json) -> int:
-        """Give ``message`` the next seq and a uid, keep it in the outbox and send it if connected."""
-        return await self._enqueue({"uid": new_uid(), **message})
+    async def send(self, message: Json, *, binary: bool = False) -> int:
+        """Give ``message`` the next seq and a uid, keep it in the outbox and send it if connected (as a binary
+        msgpack frame if ``binary``: what a 12-lead ECG should be)."""
+        return await self._enqueue({"uid": new_uid(), **message}, binary=binary)
 
-    async def _enqueue(self, message: Json) -> int:
+    async def _enqueue(self, message: Json, *, binary: bool) -> int:
         seq = self.next_seq
         self.next_seq += 1
-        data = msgspec.json.encode({**message, "seq": seq})
+        framed = {**message, "seq": seq}
+        data: str | bytes = msgspec.msgpack.encode(framed) if binary else msgspec.json.encode(framed).decode()
         self.outbox[seq] = data
         if self.ws is not None:
             with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(data.decode())
+                await self.ws.send(data)
         return seq
 
     async def _renumber(self, seq: int, last_seq: int) -> None:
@@ -117,7 +121,24 @@ class TabletClient(_Connection):
             return
         self.next_seq = max(self.next_seq, last_seq + 1)
         self.renumbered += 1
-        await self._enqueue(msgspec.json.decode(data))
+        if isinstance(data, str):
+            await self._enqueue(msgspec.json.decode(data), binary=False)
+        else:
+            await self._enqueue(msgspec.msgpack.decode(data), binary=True)
+
+    async def send_strip(self, chunk: Json, *, max_buffered: int = 0) -> bool:
+        """Send a live waveform chunk now, or drop it: it is not kept, and it is not sent while the socket still has
+        more than ``max_buffered`` bytes waiting, so it never delays a vitals set. True if sent."""
+        if self.ws is None or self.ws.transport.get_write_buffer_size() > max_buffered:
+            self.strips_dropped += 1
+            return False
+        try:
+            await self.ws.send(msgspec.msgpack.encode({"type": "strip", **chunk}))
+        except ConnectionClosed:
+            self.strips_dropped += 1
+            return False
+        self.strips_sent += 1
+        return True
 
     async def send_raw(self, frame: str | bytes) -> None:
         assert self.ws is not None
