@@ -108,6 +108,19 @@ class Desk:
         )
         return [msgspec.to_builtins(dict(r)) for r in rows]
 
+    async def ecgs(self, hospital: str, incident: int) -> bytes:
+        """Every 12-lead ECG of a patient inbound to this ED, oldest first, as stored (a JSON array of ``ecg12``
+        messages with their samples in base64), with the seq and unit that sent each."""
+        _, destination = await self.live.incident_context(incident)
+        if destination != hospital:
+            raise ForbiddenError(f"incident {incident} is not inbound to {hospital}")
+        found = await self.pool.fetchval(
+            "SELECT coalesce(json_agg(json_build_object('unit', unit, 'seq', seq, 'received_at', received_at, "
+            "'body', body) ORDER BY id), '[]') FROM events WHERE incident_id = $1 AND type = 'ecg12'",
+            incident,
+        )
+        return str(found).encode()
+
     async def _append(self, hospital: str, incident: int, body: EdAck | Handover, raw: bytes, field: str) -> None:
         event = encoder.encode(Event(incident=incident, unit=None, seq=None, received_at=self.clock(), body=body))
         if not await self.live.put_ed_event(incident=incident, hospital=hospital, event=event, field=field, value=raw):

@@ -48,6 +48,12 @@ async def today(request: Request) -> Response:
     return json_response(await desk.today(hospital))
 
 
+async def ecgs(request: Request) -> Response:
+    """The patient's 12-lead ECGs (earlier ones stay viewable), while the patient is inbound to this ED."""
+    desk, hospital, _ = _desk(request)
+    return Response(await desk.ecgs(hospital, incident_number(request)), media_type="application/json")
+
+
 async def import_edxl(request: Request) -> Response:
     """An EDXL-HAVE 1.0 HospitalStatus document for this hospital: its contents update the live status (partial)."""
     services: Services = request.app.state.services
@@ -73,14 +79,21 @@ async def dashboard(request: Request) -> Response:
     return FileResponse(STATIC / "dashboard.html", headers={"cache-control": "no-cache"})
 
 
+async def ecg_script(request: Request) -> Response:
+    """The dashboard's ECG renderer (12-lead on ECG paper, live strip)."""
+    return FileResponse(STATIC / "ecg.js", media_type="text/javascript", headers={"cache-control": "no-cache"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/v1/hospitals/{hospital}/feed", feed_endpoint),
         WebSocketRoute("/v1/hospitals/{hospital}/incidents/{incident}/strip", strip_endpoint),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/ecgs", ecgs),
         Route("/v1/hospitals/{hospital}/incidents", today),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/ack", acknowledge, methods=["POST"]),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/transfer", transfer, methods=["POST"]),
         Route("/v1/hospitals/{hospital}/status.edxl", import_edxl, methods=["PUT", "POST"]),
         Route("/v1/hospitals/{hospital}/status.edxl", export_edxl, methods=["GET"]),
         Route("/dashboard", dashboard),
+        Route("/dashboard/ecg.js", ecg_script),
     ]

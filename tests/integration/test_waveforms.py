@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 from websockets.asyncio.client import connect
@@ -71,6 +72,20 @@ async def test_a_12_lead_is_stored_once_and_reaches_the_ed_byte_identical(scene:
     await tablet.wait(lambda: tablet.patient is not None and tablet.patient["derived"].get("prealert") == "STEMI")
     await tablet.close()
     await dashboard.close()
+
+    # Earlier ECGs stay viewable: the ED reads them back, samples identical; another ED may not.
+    async with httpx.AsyncClient(base_url=scene.service.http) as http:
+        path = f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/ecgs"
+        listed = await http.get(path, headers={"authorization": f"Bearer {token('ed', scene.hospital)}"})
+        other = "allegheny-general" if scene.hospital != "allegheny-general" else "upmc-mercy"
+        refused = await http.get(
+            f"/v1/hospitals/{other}/incidents/{scene.incident}/ecgs",
+            headers={"authorization": f"Bearer {token('ed', other)}"},
+        )
+    assert listed.status_code == 200
+    [kept] = listed.json()
+    assert kept["seq"] == seq and leads_of(kept["body"]) == RECORDING.leads
+    assert refused.status_code == 403
 
 
 async def test_a_12_lead_cut_mid_upload_is_resent_and_stored_and_delivered_once(scene: Scene, db: asyncpg.Pool) -> None:
