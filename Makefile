@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check unit install install-test chromium bench schema clean
+.PHONY: run test check unit install install-test chromium bench bench-waveforms schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -46,6 +46,10 @@ unit: $(VENV)/.installed-test
 ## The foundation benchmark: 100 tablets at 1 vitals/s, 10 dashboards, 60 s.
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m loadtests.foundation
+
+## The waveform benchmark: vitals p99 with and without 50 units streaming waveforms; 12-lead send -> drawn at the ED.
+bench-waveforms: $(VENV)/.installed-test chromium
+	$(BIN)/python -m loadtests.waveforms
 
 schema: install
 	$(BIN)/prealert schema --write
