@@ -28,6 +28,7 @@ from dispatch.protocol import (
     Ack,
     Assessment,
     Ecg12,
+    EcgNotice,
     Error,
     Event,
     Position,
@@ -44,6 +45,7 @@ from dispatch.region import Hospital, Region
 from dispatch.roads import TravelTimes
 from dispatch.sequence import UnitSequence, Verdict
 from dispatch.settings import Settings
+from dispatch.strip_relay import StripRelay
 from dispatch.throttle import ByteBudget
 
 
@@ -60,6 +62,7 @@ class Ingest:
         self,
         *,
         live: Live,
+        strips: StripRelay,
         pool: pg.Pool,
         writer: EventWriter,
         region: Region,
@@ -71,6 +74,7 @@ class Ingest:
         self._travel = travel
         self._on_patient_change = on_patient_change
         self._live = live
+        self._strips = strips
         self._pool = pool
         self._writer = writer
         self._region = region
@@ -145,8 +149,9 @@ class Ingest:
         return Outcome(pending=(message.seq, await self._writer.write(row)))
 
     async def _strip(self, unit: str, strip: Strip, size: int, now: datetime, budget: ByteBudget | None) -> Outcome:
-        """A live waveform chunk: passed on to whoever watches the patient now, or dropped (late, over the unit's
-        budget). Nothing is stored or acked, so a dropped chunk costs nothing and never delays a vitals set."""
+        """A live waveform chunk: handed to the relay for whoever watches the patient now, or dropped (late, over the
+        unit's budget). Nothing is stored or acked, so a dropped chunk costs nothing and never delays a vitals set; a
+        chunk for an incident that is not the unit's is dropped by the relay (counted, not answered)."""
         if (now - strip.start_at).total_seconds() > self._settings.strip_max_age_s:
             STRIPS.labels(outcome="late").inc()
             return Outcome()
@@ -164,12 +169,7 @@ class Ingest:
             samples=strip.samples,
             hr=strip.hr,
         )
-        watched = await self._live.publish_strip(unit=unit, incident=strip.incident, chunk=encoder.encode(chunk))
-        if watched is None:
-            STRIPS.labels(outcome="not_assigned").inc()
-            reason = f"incident {strip.incident} is not assigned to unit {unit}"
-            return Outcome(reply=Error(code="not_assigned", field="incident", reason=reason))
-        STRIPS.labels(outcome="watched" if watched else "unwatched").inc()
+        self._strips.offer(unit, strip.incident, encoder.encode(chunk))
         return Outcome()
 
     def _eta(self, lat: float, lon: float, hospital: Hospital) -> float | None:
@@ -188,7 +188,7 @@ class Ingest:
             unit=unit,
             seq=message.seq,
             received_at=now,
-            body=message,
+            body=EcgNotice.of(message) if isinstance(message, Ecg12) else message,
             derived=derive.derived(merged, now),
         )
         return encoder.encode(event), encoder.encode(merged)

@@ -229,12 +229,15 @@ class Live:
             return Fanout(verdict="seq_taken", last_seq=int(second))
         return Fanout(verdict=verdict, hospital=second or None, feed_id=feed_id or None)  # type: ignore[arg-type]
 
-    async def publish_strip(self, *, unit: str, incident: int, chunk: bytes) -> bool | None:
-        """Publish a live waveform chunk to whoever watches the incident now (nothing is kept). None if the incident
-        is not the unit's; else whether anyone was listening."""
-        keys = [_key("unit", unit, "incidents"), strip_channel(incident)]
-        result = int(await self._strip(keys=keys, args=[incident, chunk]))
-        return None if result == 0 else result > 1
+    async def publish_strips(self, chunks: list[tuple[str, int, bytes]]) -> list[str]:
+        """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now, in one
+        pipeline; nothing is kept. Per chunk: ``watched``, ``unwatched`` or ``not_assigned`` (not the unit's)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for unit, incident, chunk in chunks:
+                keys = [_key("unit", unit, "incidents"), strip_channel(incident)]
+                await self._strip(keys=keys, args=[incident, chunk], client=pipe)
+            results = await pipe.execute()
+        return ["not_assigned" if int(r) == 0 else "watched" if int(r) > 1 else "unwatched" for r in results]
 
     # Incidents ----------
     async def put_incident(

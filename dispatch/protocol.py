@@ -348,7 +348,36 @@ class Derived(Struct, frozen=True, kw_only=True, omit_defaults=True):
     atmister: dict[str, str] = msgspec.field(default_factory=dict)  # age/sex, time, mechanism, injuries, signs, ...
 
 
-EventBody = Vitals | Assessment | Position | Status | Ecg12 | IncidentState | EdAck | Handover
+class EcgNotice(Frame, frozen=True, kw_only=True, tag="ecg12_notice"):
+    """What the feeds carry of a 12-lead: everything but the samples (about 120 KB), which the ED reads when it draws
+    it (``GET /v1/hospitals/{h}/incidents/{n}/ecgs``). A feed frame that large would hold up the vitals behind it."""
+
+    seq: Seq
+    incident: IncidentId
+    taken_at: UtcTime
+    sample_rate_hz: int
+    gain_per_mv: int
+    leads: tuple[EcgLeadName, ...]
+    seconds: float
+    interpretation: str | None = None
+    stemi: bool | None = None
+
+    @classmethod
+    def of(cls, ecg: Ecg12) -> EcgNotice:
+        return cls(
+            seq=ecg.seq,
+            incident=ecg.incident,
+            taken_at=ecg.taken_at,
+            sample_rate_hz=ecg.sample_rate_hz,
+            gain_per_mv=ecg.gain_per_mv,
+            leads=tuple(lead.name for lead in ecg.leads),
+            seconds=len(ecg.leads[0].samples) / 2 / ecg.sample_rate_hz,
+            interpretation=ecg.interpretation,
+            stemi=ecg.stemi,
+        )
+
+
+EventBody = Vitals | Assessment | Position | Status | EcgNotice | IncidentState | EdAck | Handover
 
 
 class Event(Struct, frozen=True, kw_only=True):

@@ -20,6 +20,7 @@ from dispatch.recommend import Recommender
 from dispatch.region import Region
 from dispatch.roads import TravelTimes
 from dispatch.settings import Settings
+from dispatch.strip_relay import StripRelay
 from dispatch.unit_notify import UnitNotifier
 
 
@@ -33,6 +34,7 @@ class Services:
     live: Live
     writer: EventWriter
     ingest: Ingest
+    strips: StripRelay
     incidents: Incidents
     notifier: UnitNotifier
     travel: TravelTimes

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +28,15 @@ from dispatch.region import Region
 
 OFFLOAD_WINDOW: Final = timedelta(hours=1)
 OFFLOAD_DELAYED_MINUTES: Final = 20  # an hour's average above this shows the ED's offload as Delayed
+
+
+ECG_WAIT_S: Final = 2.0
+_ECGS: Final = """
+SELECT coalesce(json_agg(json_build_object('unit', unit, 'seq', seq, 'received_at', received_at, 'body', body)
+                         ORDER BY id), '[]')
+FROM events
+WHERE incident_id = $1 AND type = 'ecg12' AND ($2::text IS NULL OR (unit = $2 AND seq = $3))
+"""
 
 
 @dataclass(frozen=True)
@@ -108,18 +119,20 @@ class Desk:
         )
         return [msgspec.to_builtins(dict(r)) for r in rows]
 
-    async def ecgs(self, hospital: str, incident: int) -> bytes:
-        """Every 12-lead ECG of a patient inbound to this ED, oldest first, as stored (a JSON array of ``ecg12``
-        messages with their samples in base64), with the seq and unit that sent each."""
+    async def ecgs(self, hospital: str, incident: int, *, unit: str | None = None, seq: int | None = None) -> bytes:
+        """The 12-lead ECGs of a patient inbound to this ED, oldest first, as stored: a JSON array of ``{unit, seq,
+        received_at, body: ecg12}`` (samples in base64). With ``unit`` and ``seq``, just that one; the feed may tell
+        of it a few milliseconds before PostgreSQL has committed it, so it is waited for (up to two seconds)."""
         _, destination = await self.live.incident_context(incident)
         if destination != hospital:
             raise ForbiddenError(f"incident {incident} is not inbound to {hospital}")
-        found = await self.pool.fetchval(
-            "SELECT coalesce(json_agg(json_build_object('unit', unit, 'seq', seq, 'received_at', received_at, "
-            "'body', body) ORDER BY id), '[]') FROM events WHERE incident_id = $1 AND type = 'ecg12'",
-            incident,
-        )
-        return str(found).encode()
+        one = unit is not None and seq is not None
+        deadline = time.monotonic() + ECG_WAIT_S
+        while True:
+            found = await self.pool.fetchval(_ECGS, incident, unit, seq)
+            if found != "[]" or not one or time.monotonic() > deadline:
+                return str(found).encode()
+            await asyncio.sleep(0.005)
 
     async def _append(self, hospital: str, incident: int, body: EdAck | Handover, raw: bytes, field: str) -> None:
         event = encoder.encode(Event(incident=incident, unit=None, seq=None, received_at=self.clock(), body=body))

@@ -51,7 +51,11 @@ async def today(request: Request) -> Response:
 async def ecgs(request: Request) -> Response:
     """The patient's 12-lead ECGs (earlier ones stay viewable), while the patient is inbound to this ED."""
     desk, hospital, _ = _desk(request)
-    return Response(await desk.ecgs(hospital, incident_number(request)), media_type="application/json")
+    unit, seq = request.query_params.get("unit"), request.query_params.get("seq")
+    if (unit is None) != (seq is None) or (seq is not None and not seq.isdigit()):
+        raise ProtocolError("invalid_field", "give both unit and seq (a number), or neither", field="seq")
+    found = await desk.ecgs(hospital, incident_number(request), unit=unit, seq=int(seq) if seq else None)
+    return Response(found, media_type="application/json")
 
 
 async def import_edxl(request: Request) -> Response:

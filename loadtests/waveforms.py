@@ -106,7 +106,7 @@ async def phase(
             if event["body"]["type"] == "vitals" and key in tally.scheduled:
                 tally.received[(hospitals.index(hospital), *key)] += 1
                 tally.delivery_ms.append((time.monotonic() - tally.scheduled[key]) * 1000)
-            elif event["body"]["type"] == "ecg12" and key in ecg_sent:
+            elif event["body"]["type"] == "ecg12_notice" and key in ecg_sent:
                 ecg_ms.append((time.monotonic() - ecg_sent.pop(key)) * 1000)
 
         dashboard.on_event = on_event
@@ -132,16 +132,17 @@ async def phase(
         run_tablet(t, incident, tally, start, i / len(scenes), 1.0, args.duration)
         for i, (t, (_, incident, _)) in enumerate(zip(tablets, scenes, strict=True))
     ]
-    if waveforms:
+    if waveforms and "strip" in args.kinds:
         jobs += [stream_strip(t, incident, until, counts) for t, (_, incident, _) in zip(tablets, scenes, strict=True)]
         jobs += [watch_strip(service, h, incident, until, counts) for _, incident, h in scenes[: args.viewers]]
 
-        async def send_ecgs() -> None:
-            for i, (tablet, (_, incident, _)) in enumerate(zip(tablets, scenes, strict=True)):
-                await asyncio.sleep(max(0.0, start + args.duration * i / len(scenes) - time.monotonic()))
-                ecg_sent[(tablet.unit, tablet.next_seq)] = time.monotonic()
-                await tablet.send(ecg12(incident, "STEMI inferolateral"), binary=True)
+    async def send_ecgs() -> None:
+        for i, (tablet, (_, incident, _)) in enumerate(zip(tablets, scenes, strict=True)):
+            await asyncio.sleep(max(0.0, start + args.duration * i / len(scenes) - time.monotonic()))
+            ecg_sent[(tablet.unit, tablet.next_seq)] = time.monotonic()
+            await tablet.send(ecg12(incident, "STEMI inferolateral"), binary=True)
 
+    if waveforms and "ecg" in args.kinds:
         jobs.append(send_ecgs())
     await asyncio.gather(*(asyncio.ensure_future(j) for j in jobs))
     expected = {(hospitals.index(h), unit, seq) for (unit, seq) in tally.scheduled for u, _, h in scenes if u == unit}
@@ -203,7 +204,7 @@ async def bench(service: Service, args: argparse.Namespace) -> int:
                 f"  {'':17} strip chunks sent {counts['sent']}, dropped at the tablet {counts['dropped_by_tablet']}, "
                 f"received by {args.viewers} viewers {counts['viewed']}"
             )
-            print(f"  {'':17} 12-lead tablet -> dashboard client  {percentiles(ecg_ms)}  (n={len(ecg_ms)})")
+            print(f"  {'':17} 12-lead tablet -> ED feed (notice)  {percentiles(ecg_ms)}  (n={len(ecg_ms)})")
         bad += lost
     print(f"  12-lead tablet -> drawn on the ED page (Chromium)  {percentiles(drawn)}  (n={len(drawn)})")
     print(f"  server RSS {process.memory_info().rss / 2**20:.0f} MiB")
@@ -217,6 +218,7 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=10, help="ED strip viewers (patients watched live)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
     parser.add_argument("--ecgs", type=int, default=30, help="12-leads timed to the drawn page")
+    parser.add_argument("--kinds", default="strip,ecg", help="waveform traffic of phase 2: strip, ecg or both")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prealert-bench-") as tmp:
         redis_url, database_url = (

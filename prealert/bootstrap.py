@@ -25,6 +25,7 @@ from dispatch.roads import TravelTimes
 from dispatch.services import Services
 from dispatch.settings import Settings
 from dispatch.streams import StreamHub
+from dispatch.strip_relay import StripRelay
 from dispatch.unit_notify import UnitNotifier
 from hospital_gateway import mllp
 from hospital_gateway import web as gateway_web
@@ -77,6 +78,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     redis = Redis.from_url(redis_url, max_connections=None)
     live = Live(redis)
     writer = pg.EventWriter(pool, batch=settings.write_batch)
+    strips = StripRelay(live)
     recommender = Recommender(
         live=live,
         region=the_region,
@@ -99,8 +101,10 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         fleet=Fleet(live=live, travel=travel, region=the_region.name),
         region_map=msgspec.json.encode(the_map),
         recommender=recommender,
+        strips=strips,
         ingest=Ingest(
             live=live,
+            strips=strips,
             pool=pool,
             writer=writer,
             region=the_region,
@@ -144,6 +148,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
         background = (
             services.writer.run(),
             services.notifier.run(),
+            services.strips.run(),
             _trim_feeds(services),
             services.recommender.run(),
             services.recommender.sweep(),

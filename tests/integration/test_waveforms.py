@@ -41,7 +41,7 @@ def ecg12(scene: Scene, **changes: Any) -> dict[str, Any]:
 
 
 def ecgs_seen(dashboard: DashboardClient, scene: Scene) -> list[dict[str, Any]]:
-    return [e["body"] for _, e in dashboard.events if e["unit"] == scene.unit and e["body"]["type"] == "ecg12"]
+    return [e["body"] for _, e in dashboard.events if e["unit"] == scene.unit and e["body"]["type"] == "ecg12_notice"]
 
 
 def leads_of(body: dict[str, Any]) -> dict[str, bytes]:
@@ -65,15 +65,16 @@ async def test_a_12_lead_is_stored_once_and_reaches_the_ed_byte_identical(scene:
     stored = await db.fetch("SELECT body FROM events WHERE unit = $1 AND type = 'ecg12'", scene.unit)
     assert len(stored) == 1
     assert leads_of(msgspec.json.decode(stored[0]["body"])) == RECORDING.leads
-    [seen] = ecgs_seen(dashboard, scene)
-    assert leads_of(seen) == RECORDING.leads and seen["interpretation"] == "STEMI inferolateral"
-    derived = next(e["derived"] for _, e in reversed(dashboard.events) if e["body"]["type"] == "ecg12")
+    [seen] = ecgs_seen(dashboard, scene)  # the feed says a 12-lead came (not its 120 KB of samples)
+    assert seen["seq"] == seq and seen["interpretation"] == "STEMI inferolateral" and seen["seconds"] == 10.0
+    assert seen["leads"] == list(ECG_LEADS) and "samples" not in msgspec.json.encode(seen).decode()
+    derived = next(e["derived"] for _, e in reversed(dashboard.events) if e["body"]["type"] == "ecg12_notice")
     assert derived["prealert"] == "STEMI" and derived["latest"]["ecg_interpretation"] == "STEMI inferolateral"
     await tablet.wait(lambda: tablet.patient is not None and tablet.patient["derived"].get("prealert") == "STEMI")
     await tablet.close()
     await dashboard.close()
 
-    # Earlier ECGs stay viewable: the ED reads them back, samples identical; another ED may not.
+    # The ED reads the samples from the gateway, byte-identical (earlier ECGs stay there); another ED may not.
     async with httpx.AsyncClient(base_url=scene.service.http) as http:
         path = f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/ecgs"
         listed = await http.get(path, headers={"authorization": f"Bearer {token('ed', scene.hospital)}"})
@@ -82,6 +83,12 @@ async def test_a_12_lead_is_stored_once_and_reaches_the_ed_byte_identical(scene:
             f"/v1/hospitals/{other}/incidents/{scene.incident}/ecgs",
             headers={"authorization": f"Bearer {token('ed', other)}"},
         )
+        one = await http.get(
+            f"{path}?unit={scene.unit}&seq={seq}", headers={"authorization": f"Bearer {token('ed', scene.hospital)}"}
+        )
+        half = await http.get(f"{path}?seq={seq}", headers={"authorization": f"Bearer {token('ed', scene.hospital)}"})
+    assert one.status_code == 200 and [e["seq"] for e in one.json()] == [seq]
+    assert half.status_code == 422 and half.json()["field"] == "seq"
     assert listed.status_code == 200
     [kept] = listed.json()
     assert kept["seq"] == seq and leads_of(kept["body"]) == RECORDING.leads
