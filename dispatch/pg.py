@@ -97,31 +97,42 @@ class EventWriter:
     """Group commit: rows queue up, one task writes them in batches, each row's future resolves once durable.
 
     If PostgreSQL is unreachable the batch is retried with backoff; the futures (and so the acks) wait, nothing is
-    dropped. The queue is bounded, so a stalled database slows the sockets down instead of growing memory.
+    dropped. The queue is bounded, so a stalled database slows the sockets down instead of growing memory. Large rows
+    (a 12-lead ECG is about 160 KB of JSON) have a queue and a task of their own, so that the vitals of other units
+    are never committed behind one.
     """
 
-    def __init__(self, pool: Pool, *, batch: int) -> None:
+    def __init__(self, pool: Pool, *, batch: int, large_bytes: int = 16 * 1024) -> None:
         self._pool = pool
         self._batch = batch
+        self._large_bytes = large_bytes
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=batch * 20)
+        self._large: asyncio.Queue[_Item] = asyncio.Queue(maxsize=64)
         self.batches = 0
         self.retries = 0
 
     async def write(self, row: EventRow) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((row, done, time.monotonic()))
+        queue = self._large if len(row.body) > self._large_bytes else self._queue
+        await queue.put((row, done, time.monotonic()))
         return done
 
     async def run(self) -> None:
+        await asyncio.gather(self._run(self._queue, self._batch), self._run(self._large, 4))
+
+    async def _run(self, queue: asyncio.Queue[_Item], batch: int) -> None:
         while True:
-            items = [await self._queue.get()]
-            while len(items) < self._batch and not self._queue.empty():
-                items.append(self._queue.get_nowait())
+            items = [await queue.get()]
+            while len(items) < batch and not queue.empty():
+                items.append(queue.get_nowait())
             await self._commit(items)
+            for _ in items:
+                queue.task_done()
 
     async def drain(self) -> None:
         """Wait until every queued row is written (used at shutdown, before the task is cancelled)."""
         await self._queue.join()
+        await self._large.join()
 
     async def _commit(self, items: list[_Item]) -> None:
         rows = [row for row, _, _ in items]
@@ -151,4 +162,3 @@ class EventWriter:
             COMMIT_SECONDS.observe(now - queued_at)
             if not done.done():
                 done.set_result(None)
-            self._queue.task_done()

@@ -1,14 +1,16 @@
 """The waveform benchmark: does waveform traffic slow the vitals down, and how soon is a 12-lead drawn at the ED?
 
 Against a real ``prealert serve`` on real Redis and PostgreSQL (embedded unless PREALERT_TEST_REDIS_URL/DATABASE_URL
-are set), three phases:
+are set):
 1. vitals only: N tablets at 1 vitals set/s, open loop, to the ED dashboards (latency from the scheduled send to
-   each dashboard's receipt, as in ``loadtests.foundation``);
+   each dashboard's receipt, and to the ack, as in ``loadtests.foundation``);
 2. the same vitals while every unit also streams its live monitor strip (MIT-BIH MLII, 360 /s, 0.25 s chunks:
-   about 1.9 KB/s per unit) to ED strip viewers, and sends one 12-lead ECG (PTB, 10 s x 12 leads x 500 /s) as a
-   binary frame: vitals p50/p99 with and without, chunks dropped, 12-lead send -> dashboard client p50/p99;
-3. in a real headless Chromium (Debian's), the ED dashboard with the patient open: 12-leads sent one after another,
-   time from the tablet's send to the 12-lead drawn on the page (SVG built), p50/p99.
+   about 1.9 KB/s per unit) to ED strip viewers (monitors and viewers run in a process of their own, so that the
+   load generator's CPU does not count as latency), and sends one 12-lead ECG (PTB, 10 s x 12 leads x 500 /s) as a
+   binary frame: vitals p50/p99 with waveforms, chunks dropped, 12-lead send -> the ED feed's notice;
+3. vitals only again (phase 1 also pays for warming up, so compare 2 with 3 as well);
+then, in a real headless Chromium (Debian's), the ED dashboard with the patient open: 12-leads sent one after
+another, time from the tablet's send to the 12-lead drawn on the page (fetched and built as SVG), p50/p99.
 Not part of the test suite: ``make bench-waveforms`` or ``python -m loadtests.waveforms --help``.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -78,9 +81,11 @@ async def stream_strip(tablet: TabletClient, incident: int, until: float, counts
         counts["sent" if sent else "dropped_by_tablet"] += 1
 
 
-async def watch_strip(service: Service, hospital: str, incident: int, until: float, counts: dict[str, int]) -> None:
-    url = f"{service.ws}/v1/hospitals/{hospital}/incidents/{incident}/strip"
-    async with connect(url, subprotocols=subprotocols(token("ed", hospital))) as viewer:
+async def watch_strip(
+    ws_base: str, bearer: str, hospital: str, incident: int, until: float, counts: dict[str, int]
+) -> None:
+    url = f"{ws_base}/v1/hospitals/{hospital}/incidents/{incident}/strip"
+    async with connect(url, subprotocols=subprotocols(bearer)) as viewer:
         while (left := until + 2 - time.monotonic()) > 0:
             try:
                 async with asyncio.timeout(left):
@@ -88,6 +93,39 @@ async def watch_strip(service: Service, hospital: str, incident: int, until: flo
             except TimeoutError:
                 return
             counts["viewed"] += 1
+
+
+async def strip_load(
+    ws_base: str, scenes: list[tuple[str, int, str]], duration: float, viewers: int, secret: str
+) -> None:
+    """Every unit's monitor (a second socket of the unit, as a real monitor is a second device) streams its strip,
+    and ``viewers`` ED screens watch; prints the counts as JSON. Runs in its own process, so that its CPU does not
+    count as the server's latency."""
+    counts = {"sent": 0, "dropped_by_tablet": 0, "viewed": 0}
+    monitors = [TabletClient(ws_base, unit, token("paramedic", unit, secret=secret)) for unit, _, _ in scenes]
+    for monitor in monitors:
+        await monitor.connect()
+    until = time.monotonic() + duration
+    await asyncio.gather(
+        *(stream_strip(m, incident, until, counts) for m, (_, incident, _) in zip(monitors, scenes, strict=True)),
+        *(watch_strip(ws_base, token("ed", h, secret=secret), h, i, until, counts) for _, i, h in scenes[:viewers]),
+    )
+    for monitor in monitors:
+        await monitor.close()
+    print(json.dumps(counts))
+
+
+async def strip_load_process(
+    service: Service, scenes: list[tuple[str, int, str]], args: argparse.Namespace, counts: dict[str, int]
+) -> None:
+    spec = json.dumps(
+        {"ws": service.ws, "scenes": scenes, "duration": args.duration, "viewers": args.viewers, "secret": SECRET}
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtests.waveforms", "--strip-load", spec, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    counts.update(json.loads(out.decode().strip().splitlines()[-1]))
 
 
 async def phase(
@@ -127,14 +165,12 @@ async def phase(
         await tablet.connect()
     counts = {"sent": 0, "dropped_by_tablet": 0, "viewed": 0}
     start = time.monotonic() + 0.5
-    until = start + args.duration
     jobs: list[Coroutine[Any, Any, object]] = [
         run_tablet(t, incident, tally, start, i / len(scenes), 1.0, args.duration)
         for i, (t, (_, incident, _)) in enumerate(zip(tablets, scenes, strict=True))
     ]
-    if waveforms and "strip" in args.kinds:
-        jobs += [stream_strip(t, incident, until, counts) for t, (_, incident, _) in zip(tablets, scenes, strict=True)]
-        jobs += [watch_strip(service, h, incident, until, counts) for _, incident, h in scenes[: args.viewers]]
+    if waveforms and "strip" in args.kinds:  # the monitors and the ED viewers run in a process of their own
+        jobs.append(strip_load_process(service, scenes, args, counts))
 
     async def send_ecgs() -> None:
         for i, (tablet, (_, incident, _)) in enumerate(zip(tablets, scenes, strict=True)):
@@ -182,11 +218,11 @@ async def drawn_at_the_ed(service: Service, scene: tuple[str, int, str], count: 
 async def bench(service: Service, args: argparse.Namespace) -> int:
     hospitals = HOSPITALS[: args.hospitals]
     process = psutil.Process(service.process.pid)
-    results = {}
-    for waveforms in (False, True):
+    results = []
+    for waveforms in (False, True, False):  # vitals only again at the end: the first phase also pays for warming up
         scenes = await setup_incidents(service, args.units, hospitals)
         process.cpu_percent()
-        results[waveforms] = (*await phase(service, scenes, args, waveforms=waveforms), process.cpu_percent())
+        results.append((waveforms, *await phase(service, scenes, args, waveforms=waveforms), process.cpu_percent()))
     drawn = await drawn_at_the_ed(service, (await setup_incidents(service, 1, hospitals))[0], args.ecgs)
 
     print(
@@ -194,10 +230,11 @@ async def bench(service: Service, args: argparse.Namespace) -> int:
         f"{args.duration:.0f} s per phase, 1 server process, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}"
     )
     bad = 0
-    for waveforms, (tally, counts, ecg_ms, lost, cpu) in results.items():
-        label = "with waveforms   " if waveforms else "vitals only      "
+    for n, (waveforms, tally, counts, ecg_ms, lost, cpu) in enumerate(results, start=1):
+        label = f"{n}. {'with waveforms' if waveforms else 'vitals only'}".ljust(17)
         print(f"  {label} vitals tablet -> dashboard  {percentiles(tally.delivery_ms)}")
         print(f"  {'':17} vitals tablet -> ack        {percentiles(tally.ack_ms) if tally.ack_ms else 'n/a'}")
+        print(f"  {'':17} generator lag               {percentiles(tally.send_lag_ms)}")
         print(f"  {'':17} server CPU {cpu:.0f}%   LOST {lost}")
         if waveforms:
             print(
@@ -219,7 +256,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
     parser.add_argument("--ecgs", type=int, default=30, help="12-leads timed to the drawn page")
     parser.add_argument("--kinds", default="strip,ecg", help="waveform traffic of phase 2: strip, ecg or both")
+    parser.add_argument("--strip-load", help=argparse.SUPPRESS)  # internal: the process that runs the monitors
     args = parser.parse_args()
+    if args.strip_load:
+        spec = json.loads(args.strip_load)
+        scenes = [(unit, incident, hospital) for unit, incident, hospital in spec["scenes"]]
+        asyncio.run(strip_load(spec["ws"], scenes, spec["duration"], spec["viewers"], spec["secret"]))
+        return 0
     with tempfile.TemporaryDirectory(prefix="prealert-bench-") as tmp:
         redis_url, database_url = (
             os.environ.get("PREALERT_TEST_REDIS_URL"),
