@@ -26,9 +26,9 @@ install-test: $(VENV)/.installed-test chromium
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-## Run the whole service on the embedded default (its own Redis and PostgreSQL under .prealert/).
+## Run the whole service on the embedded default (its own Redis and PostgreSQL under .prealert/), with a living city.
 run: install
-	$(BIN)/prealert serve
+	$(BIN)/prealert serve --simulate
 
 ## Lint, format check and strict type check: fast, before the slow tests.
 check: $(VENV)/.installed-test

@@ -230,6 +230,10 @@ class TravelTimes:
         return lon * self._kx, lat * METRES_PER_DEGREE
 
     @property
+    def graph(self) -> RoadGraph:
+        return self._graph
+
+    @property
     def snap_speed_mps(self) -> float:
         return self._graph.settings.snap_speed_mps
 
@@ -250,6 +254,12 @@ class TravelTimes:
         column = self._seconds[:, node]
         return {name: hop + float(column[row]) for name, row in self._row.items() if math.isfinite(column[row])}
 
+    def timed_route(self, lat: float, lon: float, destination: str) -> list[tuple[float, float, float]]:
+        """The fastest path to the destination as (lat, lon, seconds from the start) per node, from the GPS fix (the
+        straight hop to the snapped node first), for driving a simulated unit along it."""
+        row = self._row[destination]
+        return _timed(self._graph, self, lat, lon, self._seconds[row], self._next[row], 0.0)
+
     def route(self, lat: float, lon: float, destination: str) -> list[tuple[float, float]]:
         """Node coordinates (lat, lon) of the fastest path from the snapped node to the destination's node."""
         row = self._row[destination]
@@ -266,8 +276,8 @@ class TravelTimes:
         """Driving times from every node to the node nearest (lat, lon): one reverse search (tens of ms), for the
         units that could answer an incident there."""
         node, metres = self.snap(lat, lon)
-        seconds, _ = _reverse_dijkstra(self._graph, np.array([node], dtype=np.int64))
-        return PointTimes(self, seconds[0], metres / self._graph.settings.snap_speed_mps)
+        seconds, hops = _reverse_dijkstra(self._graph, np.array([node], dtype=np.int64))
+        return PointTimes(self, seconds[0], metres / self._graph.settings.snap_speed_mps, hops[0], (lat, lon))
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,6 +287,16 @@ class PointTimes:
     travel: TravelTimes
     seconds: Floats  # by node
     last_hop_s: float  # from the point's snapped node to the point itself
+    hops: Hops  # each node's next hop towards the point
+    point: tuple[float, float]
+
+    def timed_route(self, lat: float, lon: float) -> list[tuple[float, float, float]]:
+        """The fastest path from a GPS fix to the point: (lat, lon, seconds from the start) per node, ending at the
+        point itself."""
+        path = _timed(self.travel.graph, self.travel, lat, lon, self.seconds, self.hops, self.last_hop_s)
+        if path:
+            path.append((*self.point, path[-1][2] + self.last_hop_s))
+        return path
 
     def eta_s(self, lat: float, lon: float) -> float | None:
         node, metres = self.travel.snap(lat, lon)
@@ -284,3 +304,21 @@ class PointTimes:
         if not math.isfinite(seconds):
             return None
         return metres / self.travel.snap_speed_mps + seconds + self.last_hop_s
+
+
+def _timed(
+    graph: RoadGraph, travel: TravelTimes, lat: float, lon: float, to_go: Floats, hops: Hops, tail_s: float
+) -> list[tuple[float, float, float]]:
+    """Walk the next hops from the fix's snapped node; each node's time from the start is the whole trip's time less
+    what remains from it (``to_go``), so the times are those the router uses."""
+    node, metres = travel.snap(lat, lon)
+    if not math.isfinite(to_go[node]):
+        return []
+    hop_s = metres / graph.settings.snap_speed_mps
+    total = hop_s + float(to_go[node])
+    path = [(lat, lon, 0.0)]
+    while True:
+        path.append((float(graph.lat[node]), float(graph.lon[node]), total - float(to_go[node])))
+        if hops[node] < 0:
+            return path
+        node = int(hops[node])

@@ -1,4 +1,5 @@
-"""``prealert``: ``serve`` the service, print the protocol's JSON ``schema``, issue a ``token``."""
+"""``prealert``: ``serve`` the service (``--simulate``: with a living city), ``simulate`` a city against a service,
+print the protocol's JSON ``schema``, issue a ``token``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from dispatch import protocol, tokens
 from dispatch.settings import Settings
 from prealert import bootstrap, logs
 from prealert.embedded import EmbeddedServers
+from prealert.sim import command as simulation
 
 SCHEMA_PATH = Path("docs/protocol.schema.json")
 
@@ -54,13 +57,25 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped(signum)
 
 
-def serve(settings: Settings) -> int:
+def _simulator(settings: Settings, secret: str) -> subprocess.Popen[bytes]:
+    """``prealert simulate`` in real time against this service, as a child process (it waits for readiness)."""
+    any_address = {"0.0.0.0", "::"}  # noqa: S104 - recognising the wildcard, not binding to it
+    url = f"http://{'127.0.0.1' if settings.host in any_address else settings.host}:{settings.port}"
+    # Busier than the city's real rate (4.6/h), so that a demo shows patients within minutes.
+    command = [sys.executable, "-m", "prealert", "simulate", "--url", url, "--minutes", "100000"]
+    command += ["--rate-per-hour", "20"]
+    env = {**os.environ, "PREALERT_SIM_SECRET": secret}
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def serve(settings: Settings, *, simulate: bool = False) -> int:
     logs.configure(settings.log_level)
     embedded: EmbeddedServers | None = None
     if (settings.redis_url is None) != (settings.database_url is None):
         print("set both PREALERT_REDIS_URL and PREALERT_DATABASE_URL, or neither (embedded)", file=sys.stderr)
         return 2
     redis_url, database_url = settings.redis_url, settings.database_url
+    simulator: subprocess.Popen[bytes] | None = None
     if redis_url is None or database_url is None:
         embedded = EmbeddedServers(settings.data_dir)
         embedded.start()
@@ -70,6 +85,8 @@ def serve(settings: Settings) -> int:
         if settings.print_tokens:
             links = _demo_links(settings, bootstrap.token_secret(settings))
             print("prealert is starting. Pages:\n" + "\n".join(links), flush=True)
+        if simulate:
+            simulator = _simulator(settings, bootstrap.token_secret(settings))
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -86,6 +103,12 @@ def serve(settings: Settings) -> int:
     except _Stopped:
         pass
     finally:
+        if simulator is not None:
+            simulator.terminate()
+            try:
+                simulator.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
         if embedded is not None:
             embedded.stop()
     return 0
@@ -94,7 +117,9 @@ def serve(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="prealert", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the service (embedded Redis and PostgreSQL unless their URLs are set)")
+    served = sub.add_parser("serve", help="run the service (embedded Redis and PostgreSQL unless their URLs are set)")
+    served.add_argument("--simulate", action="store_true", help="and a simulated city against it, in real time")
+    simulation.add_arguments(sub.add_parser("simulate", help="simulate a living city against a service"))
     schema = sub.add_parser("schema", help="print the wire protocol's JSON Schema, or write it with --write")
     schema.add_argument("--write", action="store_true", help=f"write {SCHEMA_PATH}")
     token = sub.add_parser("token", help="issue an access token (signed with the service's secret)")
@@ -105,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env(os.environ)
     if args.command == "serve":
-        return serve(settings)
+        return serve(settings, simulate=args.simulate)
+    if args.command == "simulate":
+        return simulation.main(args, settings)
     if args.command == "schema":
         if args.write:
             SCHEMA_PATH.write_text(schema_text())
