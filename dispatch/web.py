@@ -258,6 +258,15 @@ async def region_map(request: Request) -> Response:
     )
 
 
+async def tablet_service_worker(request: Request) -> Response:
+    """The tablet page's service worker (offline reloads), at the root so that it may control ``/tablet``."""
+    return FileResponse(
+        STATIC / "tablet-sw.js",
+        media_type="text/javascript",
+        headers={"cache-control": "no-cache", "service-worker-allowed": "/"},
+    )
+
+
 def page(name: str) -> Route:
     async def serve(request: Request) -> Response:
         return FileResponse(STATIC / f"{name}.html", headers={"cache-control": "no-cache"})
@@ -322,6 +331,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH", "PUT"]),
         WebSocketRoute("/v1/dispatch/socket", dispatch_socket),
         WebSocketRoute("/v1/dispatch/units", units_socket),
+        Route("/tablet-sw.js", tablet_service_worker),
         WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
         page("tablet"),
         page("console"),
