@@ -249,6 +249,21 @@ async def incident_candidates(request: Request) -> Response:
     return json_response(await services.fleet.candidates(incident))
 
 
+async def unit_route(request: Request) -> Response:
+    """The unit's road route from its last position to its incident's destination (for the console's map)."""
+    _principal(request, "dispatcher")
+    services = _services(request)
+    unit: str = request.path_params["unit"]
+    found = next((u for u in await services.fleet.units() if u.unit == unit), None)
+    if found is None or found.position is None or found.incident is None:
+        raise NotFoundError("unit position", unit)
+    destination = (await services.incidents.get(found.incident)).destination
+    if destination is None:
+        raise NotFoundError("destination of the unit's incident", unit)
+    points = services.travel.route(found.position.lat, found.position.lon, destination)
+    return json_response({"unit": unit, "incident": found.incident, "destination": destination, "points": points})
+
+
 async def region_map(request: Request) -> Response:
     _principal(request, "dispatcher")
     return Response(
@@ -325,6 +340,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/incidents/{incident}/recommendation", get_recommendation),
         Route("/v1/incidents/{incident}/candidates", incident_candidates),
         Route("/v1/units", list_units),
+        Route("/v1/units/{unit}/route", unit_route),
         Route("/v1/region/map", region_map),
         Route("/v1/hospitals/status", list_hospital_statuses),
         Route("/v1/hospitals/{hospital}/status", get_hospital_status, methods=["GET"]),
