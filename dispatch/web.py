@@ -246,7 +246,10 @@ async def incident_candidates(request: Request) -> Response:
     _principal(request, "dispatcher")
     services = _services(request)
     incident = await services.incidents.get(incident_number(request))
-    return json_response(await services.fleet.candidates(incident))
+    raw = request.query_params.get("limit", "5")
+    if not raw.isdigit() or not 1 <= int(raw) <= 50:
+        raise ProtocolError("invalid_field", "expected a number of units, 1-50", field="limit")
+    return json_response(await services.fleet.candidates(incident, limit=int(raw)))
 
 
 async def unit_route(request: Request) -> Response:

@@ -5,9 +5,11 @@ the server's, value for value."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,6 +18,7 @@ from playwright.async_api import Browser, Page, expect
 
 from dispatch import clinical, triage
 from prealert.harness import Service
+from prealert.waveforms import ecg
 from tests.conftest import Scene, make_scene, token
 from tests.e2e.test_pages import browser, js_errors, screenshot
 
@@ -268,3 +271,28 @@ async def test_the_pages_scores_are_the_servers_value_for_value(service: Service
     mismatches = [(case, g, expected(case)) for case, g in zip(all_cases, got, strict=True) if g != expected(case)]
     assert mismatches == [], mismatches[:3]
     assert len(all_cases) > 400
+
+
+async def test_a_12_lead_from_the_monitors_csv_is_sent_as_binary_byte_identical(
+    service: Service, browser: Browser, db: asyncpg.Pool
+) -> None:
+    scene = await make_scene(service)
+    page = await tablet_page(browser, service, scene.unit)
+    await expect(page.locator("#connection")).to_have_text("live")
+    await expect(page.locator("#incident")).to_contain_text(str(scene.incident))
+    csv = Path(ecg.__file__).parent / "data" / "ptbdb_s0010_re_10s_500hz.csv"
+    await page.set_input_files("#ecg-file", str(csv))
+    await expect(page.locator("#ecg-summary")).to_have_text("12 leads · 10.0 s · 500 /s")
+    await page.fill("#ecg-interpretation", "STEMI inferolateral")
+    await page.select_option("#stemi", "yes")
+    await page.click("#send-ecg")
+    await expect(page.locator("#acked")).to_have_text("1")
+    await expect(page.locator("#pending")).to_have_text("0")
+    assert await page.locator("#last-error").text_content() == ""
+    [row] = await rows(db, scene.unit, "ecg12")
+    body = json.loads(row["body"])
+    leads = {lead["name"]: base64.b64decode(lead["samples"]) for lead in body["leads"]}
+    assert leads == ecg.twelve_lead().leads  # the CSV's mV, as µV, byte for byte
+    assert body["interpretation"] == "STEMI inferolateral" and body["stemi"] is True
+    await expect(page.locator("#score-category")).to_have_text("STEMI")
+    assert js_errors(page) == []

@@ -68,7 +68,7 @@ async def test_candidates_rank_available_units_by_driving_time(service: Service)
     call = {"location": {"lat": 40.441, "lon": -79.99}, "complaint": "fall", "priority": 2}
     created = await dispatcher_call(service, "POST", "/v1/incidents", call)
     number = created.json()["id"]
-    response = await dispatcher_call(service, "GET", f"/v1/incidents/{number}/candidates")
+    response = await dispatcher_call(service, "GET", f"/v1/incidents/{number}/candidates?limit=50")
     assert response.status_code == 200
     ranked = [c for c in response.json() if c["unit"] in spots]
     assert [c["unit"] for c in ranked] == [near.unit, far.unit, busy.unit]
