@@ -201,39 +201,28 @@ async def list_hospital_statuses(request: Request) -> Response:
     return json_response(await _services(request).statuses.all())
 
 
-async def dispatch_socket(ws: WebSocket) -> None:
-    """The dispatchers' feed of a region: hospital status changes and recommendation changes, resumable."""
+async def _region_stream(ws: WebSocket, key: str, feed: str, kind: str) -> None:
+    """Serve one of the region's resumable streams to a dispatcher of the region."""
     services: Services = ws.app.state.services
     region = services.region.name
     if await accept_authenticated(ws, services, "dispatcher", region) is None:
         return
     await serve_stream(
-        ws,
-        live=services.live,
-        hub=ws.app.state.streams,
-        key=dispatch_key(region),
-        feed=f"region:{region}",
-        kind="dispatcher",
-        now=services.clock(),
+        ws, live=services.live, hub=ws.app.state.streams, key=key, feed=feed, kind=kind, now=services.clock()
     )
+
+
+async def dispatch_socket(ws: WebSocket) -> None:
+    """The dispatchers' feed of a region: hospital status changes and recommendation changes, resumable."""
+    region = ws.app.state.services.region.name
+    await _region_stream(ws, dispatch_key(region), f"region:{region}", "dispatcher")
 
 
 async def units_socket(ws: WebSocket) -> None:
     """The dispatchers' map feed: every unit's positions and statuses. ``?after=now`` starts at the present (after
     ``GET /v1/units``); a reconnect gives its last id and resumes with no gap within ``units_retention``."""
-    services: Services = ws.app.state.services
-    region = services.region.name
-    if await accept_authenticated(ws, services, "dispatcher", region) is None:
-        return
-    await serve_stream(
-        ws,
-        live=services.live,
-        hub=ws.app.state.streams,
-        key=units_feed_key(region),
-        feed=f"units:{region}",
-        kind="dispatcher_units",
-        now=services.clock(),
-    )
+    region = ws.app.state.services.region.name
+    await _region_stream(ws, units_feed_key(region), f"units:{region}", "dispatcher_units")
 
 
 async def list_units(request: Request) -> Response:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,6 +213,11 @@ def main() -> int:
     parser.add_argument("--dashboards", type=int, default=10)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     args = parser.parse_args()
+    return with_service(lambda service, backends: bench(service, backends, args))
+
+
+def with_service(run: Callable[[Service, Backends], Coroutine[Any, Any, int]]) -> int:
+    """Run a benchmark against a fresh ``prealert serve`` on the embedded servers (or the PREALERT_TEST_* ones)."""
     with tempfile.TemporaryDirectory(prefix="prealert-bench-") as tmp:
         redis_url, database_url = (
             os.environ.get("PREALERT_TEST_REDIS_URL"),
@@ -226,7 +231,7 @@ def main() -> int:
         backends = Backends(redis_url, database_url)
         service = start_service(backends, Path(tmp) / "service", secret=SECRET)
         try:
-            return asyncio.run(bench(service, backends, args))
+            return asyncio.run(run(service, backends))
         finally:
             service.stop()
             if servers is not None:

@@ -22,11 +22,9 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -34,10 +32,9 @@ from playwright.async_api import async_playwright
 from websockets.asyncio.client import connect
 
 from dispatch.protocol import ECG_LEADS
-from loadtests.foundation import HOSPITALS, Tally, percentiles, run_tablet, settle, setup_incidents
+from loadtests.foundation import HOSPITALS, Tally, percentiles, run_tablet, settle, setup_incidents, with_service
 from prealert.client import DashboardClient, TabletClient, subprotocols
-from prealert.embedded import EmbeddedServers
-from prealert.harness import Backends, Service, start_service
+from prealert.harness import Service
 from prealert.waveforms import ecg
 from tests.conftest import SECRET, token
 
@@ -263,23 +260,7 @@ def main() -> int:
         scenes = [(unit, incident, hospital) for unit, incident, hospital in spec["scenes"]]
         asyncio.run(strip_load(spec["ws"], scenes, spec["duration"], spec["viewers"], spec["secret"]))
         return 0
-    with tempfile.TemporaryDirectory(prefix="prealert-bench-") as tmp:
-        redis_url, database_url = (
-            os.environ.get("PREALERT_TEST_REDIS_URL"),
-            os.environ.get("PREALERT_TEST_DATABASE_URL"),
-        )
-        servers = None
-        if not (redis_url and database_url):
-            servers = EmbeddedServers(Path(tmp) / "servers")
-            servers.start()
-            redis_url, database_url = servers.redis_url, servers.database_url
-        service = start_service(Backends(redis_url, database_url), Path(tmp) / "service", secret=SECRET)
-        try:
-            return asyncio.run(bench(service, args))
-        finally:
-            service.stop()
-            if servers is not None:
-                servers.stop()
+    return with_service(lambda service, _: bench(service, args))
 
 
 if __name__ == "__main__":
