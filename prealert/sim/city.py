@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import numpy as np
 
@@ -30,17 +30,7 @@ Condition = Literal[
     "cardiac_arrest",
     "general",
 ]
-CONDITIONS: Final[tuple[Condition, ...]] = (
-    "stemi",
-    "stroke_lvo",
-    "stroke",
-    "trauma_red",
-    "trauma_yellow",
-    "pediatric",
-    "sepsis",
-    "cardiac_arrest",
-    "general",
-)
+CONDITIONS: Final[tuple[Condition, ...]] = get_args(Condition)
 DEFAULT_RATE_PER_HOUR: Final = 4.6
 # Weighted towards the pre-alert conditions this system is for; general medical calls are most calls in reality.
 DEFAULT_MIX: Final[Mapping[Condition, float]] = {
