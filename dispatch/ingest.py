@@ -96,7 +96,7 @@ class Ingest:
         verdict = sequence.receive(message.seq)
         if verdict is Verdict.REPEAT_DURABLE:
             if message.uid is not None and not await pg.holds_uid(self._pool, unit, message.uid):
-                return Outcome(reply=_seq_taken(unit, message.seq, sequence.accepted_upto))
+                return Outcome(reply=seq_taken(unit, message.seq, sequence.accepted_upto))
             return Outcome(reply=Ack(upto=sequence.durable_upto))
         if verdict is Verdict.REPEAT_PENDING:
             return Outcome()
@@ -121,7 +121,7 @@ class Ingest:
         )
         if fanout.verdict == "seq_taken":
             sequence.durable(message.seq)
-            return Outcome(reply=_seq_taken(unit, message.seq, max(fanout.last_seq or 0, sequence.accepted_upto)))
+            return Outcome(reply=seq_taken(unit, message.seq, max(fanout.last_seq or 0, sequence.accepted_upto)))
         if fanout.verdict == "duplicate":
             DUPLICATES.inc()
         if fanout.verdict == "not_assigned":
@@ -194,7 +194,7 @@ class Ingest:
         return encoder.encode(event), encoder.encode(merged)
 
 
-def _seq_taken(unit: str, seq: int, last_seq: int) -> Error:
+def seq_taken(unit: str, seq: int, last_seq: int) -> Error:
     SEQ_TAKEN.inc()
     return Error(
         code="seq_taken",

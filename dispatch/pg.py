@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Final
 
 import asyncpg
+import msgspec
 
 from dispatch.metrics import COMMIT_SECONDS
 
@@ -26,7 +27,23 @@ INSERT INTO events (unit, seq, incident_id, type, taken_at, received_at, body)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
                      $7::jsonb[])
 ON CONFLICT DO NOTHING
+RETURNING unit, seq
 """
+# For the rows a batch did not insert: is the same message (uid) stored, or did another message take the seq?
+_HELD: Final = """
+SELECT unit, seq, uid FROM events
+WHERE (unit, seq) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
+   OR (unit, uid) IN (SELECT * FROM unnest($1::text[], $3::text[]))
+"""
+
+
+class SeqTaken(Exception):
+    """The row was not stored: its seq holds another message of the unit (two devices, Redis restarted empty)."""
+
+    def __init__(self, last_seq: int) -> None:
+        super().__init__(f"seq taken; the unit's highest seq is {last_seq}")
+        self.last_seq = last_seq
+
 
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -77,6 +94,14 @@ async def last_seq(pool: Pool, unit: str) -> int:
 async def holds_uid(pool: Pool, unit: str, uid: str) -> bool:
     """Whether the unit's message with this idempotency key is stored (whatever seq it came under)."""
     return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events WHERE unit = $1 AND uid = $2)", unit, uid))
+
+
+def _uid(row: EventRow) -> str | None:
+    return msgspec.json.decode(row.body, type=_UidOnly).uid
+
+
+class _UidOnly(msgspec.Struct):
+    uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +173,8 @@ class EventWriter:
         delay = 0.05
         while True:
             try:
-                await self._pool.execute(_INSERT_EVENTS, *columns)
+                inserted = {(r["unit"], r["seq"]) for r in await self._pool.fetch(_INSERT_EVENTS, *columns)}
+                taken = await self._taken([row for row in rows if (row.unit, row.seq) not in inserted])
                 break
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Nothing is acked until this succeeds: a database that is away stalls the acks and loses nothing.
@@ -158,7 +184,33 @@ class EventWriter:
                 delay = min(delay * 2, 2.0)
         self.batches += 1
         now = time.monotonic()
-        for _, done, queued_at in items:
+        for row, done, queued_at in items:
             COMMIT_SECONDS.observe(now - queued_at)
-            if not done.done():
+            if done.done():
+                continue
+            if (row.unit, row.seq) in taken:
+                done.set_exception(SeqTaken(taken[(row.unit, row.seq)]))
+            else:
                 done.set_result(None)
+
+    async def _taken(self, skipped: list[EventRow]) -> dict[tuple[str, int], int]:
+        """Of the rows not inserted (a conflict), those whose message is not stored at all: their seq belongs to
+        another message. Maps (unit, seq) to the unit's highest stored seq. A row without a uid cannot be told from
+        a repeat and counts as stored, as before."""
+        with_uid = [(row, _uid(row)) for row in skipped]
+        with_uid = [(row, uid) for row, uid in with_uid if uid is not None]
+        if not with_uid:
+            return {}
+        held = await self._pool.fetch(
+            _HELD, [r.unit for r, _ in with_uid], [r.seq for r, _ in with_uid], [u for _, u in with_uid]
+        )
+        stored_uids = {(r["unit"], r["uid"]) for r in held}
+        taken = [row for row, uid in with_uid if (row.unit, uid) not in stored_uids]
+        if not taken:
+            return {}
+        tops = await self._pool.fetch(
+            "SELECT unit, max(seq) AS top FROM events WHERE unit = ANY($1::text[]) GROUP BY unit",
+            list({row.unit for row in taken}),
+        )
+        top = {r["unit"]: int(r["top"]) for r in tops}
+        return {(row.unit, row.seq): top.get(row.unit, row.seq) for row in taken}

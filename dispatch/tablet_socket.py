@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import derive, pg, tokens
 from dispatch.errors import AuthError, ForbiddenError
+from dispatch.ingest import seq_taken
 from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
 from dispatch.protocol import (
     SUBPROTOCOL,
@@ -74,6 +75,7 @@ class TabletSession:
         self._send_lock = asyncio.Lock()
         self._ack_wanted = asyncio.Event()
         self._acked = sequence.durable_upto
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send_raw(self, frame: bytes) -> None:
         """A frame stored already encoded (the ED's acknowledgement)."""
@@ -139,9 +141,27 @@ class TabletSession:
                 THROTTLED_SECONDS.inc(wait)
                 await asyncio.sleep(wait)
 
-    def _durable(self, seq: int, _done: asyncio.Future[None]) -> None:
+    def _durable(self, seq: int, done: asyncio.Future[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if isinstance(error, pg.SeqTaken):
+            # Not stored: its seq holds another message. Tell the tablet before any ack covers that seq, so it sends
+            # the message again under a fresh one instead of dropping it.
+            task = asyncio.create_task(self._seq_taken(seq, error.last_seq))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._settle(seq)
+
+    def _settle(self, seq: int) -> None:
         if self.sequence.durable(seq) is not None:
             self._ack_wanted.set()
+
+    async def _seq_taken(self, seq: int, last_seq: int) -> None:
+        try:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone: it resends on reconnect
+                await self.send(seq_taken(self.unit, seq, max(last_seq, self.sequence.accepted_upto)))
+        finally:
+            self._settle(seq)
 
     async def ack_loop(self) -> None:
         while True:

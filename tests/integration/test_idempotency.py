@@ -143,3 +143,24 @@ async def test_the_units_other_tablets_see_the_monitor_numerics_with_the_servers
     assert crew.patient["derived"]["news2"]["partial"] is False
     await crew.close()
     await monitor.close()
+
+
+async def test_two_devices_on_one_seq_after_redis_forgot_both_are_kept(
+    scene: Scene, db: asyncpg.Pool, backends: Backends
+) -> None:
+    a, b = scene.tablet(), scene.tablet()
+    await a.connect()
+    await b.connect()  # both start from the same last_seq
+    await a.wait_acked(await a.send(scene.vitals(hr=61)))
+    redis = Redis.from_url(backends.redis_url)
+    try:  # Redis restarted empty, as far as this unit goes: only PostgreSQL knows seq 1 is taken
+        assert await redis.hdel(f"pa:unit:{scene.unit}", "seq") == 1
+    finally:
+        await redis.aclose()
+    assert await b.send(scene.vitals(hr=62)) == 1  # the same seq, another message
+    await b.wait(lambda: not b.outbox)
+
+    assert b.renumbered == 1 and not b.errors  # told seq_taken by the writer, resent under seq 2
+    assert [(seq, hr) for seq, _, hr in await stored(db, scene.unit)] == [(1, "61"), (2, "62")]
+    await a.close()
+    await b.close()
