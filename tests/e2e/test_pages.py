@@ -99,7 +99,7 @@ async def test_vitals_entered_on_the_tablet_page_reach_the_dashboard_page(servic
     routed = {"hospital": hospital, "reason_code": "4220015"}
     assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/destination", routed)).is_success
     await expect(tablet.locator("#incident")).to_contain_text(str(incident))
-    await expect(tablet.locator("#incident")).to_contain_text(hospital)
+    await expect(tablet.locator("#destination")).to_contain_text(hospital)
     # The crew sees the recommended destination and why (here: no findings yet, so the nearest ED).
     await expect(tablet.locator("#recommendation")).to_contain_text("Recommended:")
     await expect(tablet.locator("#recommendation")).to_contain_text("ETA")
