@@ -87,15 +87,22 @@ class TabletClient(_Connection):
         return f"{self.ws_base}/v1/units/{self.unit}/socket"
 
     async def connect(self) -> Json:
-        self.ws = await connect(self.url, subprotocols=subprotocols(self.token), max_size=None)
-        hello: Json = msgspec.json.decode(await self.ws.recv())
+        """Connect, read ``hello``, resend the outbox in seq order, and only then let ``send`` use the socket, so
+        that a message made meanwhile never overtakes an older unacked one."""
+        ws = await connect(self.url, subprotocols=subprotocols(self.token), max_size=None)
+        hello: Json = msgspec.json.decode(await ws.recv())
         if hello.get("type") != "hello":
             raise RuntimeError(f"expected hello, got {hello}")
         self.hello = hello
         self.next_seq = max(self.next_seq, int(hello["last_seq"]) + 1)
-        self._reader = asyncio.create_task(self._read(self.ws))
-        for seq in sorted(self.outbox):  # under their own seq: the server acks what it holds, by uid
-            await self.ws.send(self.outbox[seq])
+        self._reader = asyncio.create_task(self._read(ws))
+        sent_upto = 0
+        while waiting := sorted(seq for seq in self.outbox if seq > sent_upto):
+            for seq in waiting:  # under their own seq: the server acks what it holds, by uid
+                if (data := self.outbox.get(seq)) is not None:
+                    await ws.send(data)
+                sent_upto = seq
+        self.ws = ws  # no await since the last check: nothing can slip in between
         return hello
 
     async def send(self, message: Json, *, binary: bool = False) -> int:
