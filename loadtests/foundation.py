@@ -49,6 +49,19 @@ class Tally:
     received: Counter[tuple[int, str, int]] = field(default_factory=Counter)
     send_lag_ms: list[float] = field(default_factory=list)
 
+    def ack_timer(self, unit: str) -> Callable[[int], None]:
+        """A tablet's ``on_ack``: the time from each newly acked seq's scheduled send to its ack."""
+        acked = [0]
+
+        def on_ack(upto: int) -> None:
+            now = time.monotonic()
+            for seq in range(acked[0] + 1, upto + 1):
+                if (due := self.scheduled.get((unit, seq))) is not None:
+                    self.ack_ms.append((now - due) * 1000)
+            acked[0] = upto
+
+        return on_ack
+
 
 def percentiles(values: list[float]) -> str:
     if not values:
@@ -136,15 +149,7 @@ async def bench(service: Service, backends: Backends, args: argparse.Namespace) 
     tablets = []
     for unit, _, _ in scenes:
         tablet = TabletClient(service.ws, unit, token("paramedic", unit))
-
-        def on_ack(upto: int, tablet: TabletClient = tablet, acked: list[int] = [0]) -> None:  # noqa: B006
-            now = time.monotonic()
-            for seq in range(acked[0] + 1, upto + 1):
-                if (due := tally.scheduled.get((tablet.unit, seq))) is not None:
-                    tally.ack_ms.append((now - due) * 1000)
-            acked[0] = upto
-
-        tablet.on_ack = on_ack
+        tablet.on_ack = tally.ack_timer(tablet.unit)
         await tablet.connect()
         tablets.append(tablet)
 

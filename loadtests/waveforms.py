@@ -150,15 +150,7 @@ async def phase(
     await asyncio.sleep(1.0)  # the replay of earlier events passes before measuring
     tablets = [TabletClient(service.ws, unit, token("paramedic", unit)) for unit, _, _ in scenes]
     for tablet in tablets:
-
-        def on_ack(upto: int, tablet: TabletClient = tablet, acked: list[int] = [0]) -> None:  # noqa: B006
-            now = time.monotonic()
-            for seq in range(acked[0] + 1, upto + 1):
-                if (due := tally.scheduled.get((tablet.unit, seq))) is not None:
-                    tally.ack_ms.append((now - due) * 1000)
-            acked[0] = upto
-
-        tablet.on_ack = on_ack
+        tablet.on_ack = tally.ack_timer(tablet.unit)
         await tablet.connect()
     counts = {"sent": 0, "dropped_by_tablet": 0, "viewed": 0}
     start = time.monotonic() + 0.5
