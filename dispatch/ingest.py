@@ -55,6 +55,7 @@ class Outcome:
 
     reply: Ack | Error | None = None
     pending: tuple[int, asyncio.Future[None]] | None = None
+    written: EventRow | None = None  # the message going to storage (for the audit log)
 
 
 class Ingest:
@@ -146,7 +147,7 @@ class Ingest:
             received_at=now,
             body=encoder.encode(message).decode(),
         )
-        return Outcome(pending=(message.seq, await self._writer.write(row)))
+        return Outcome(pending=(message.seq, await self._writer.write(row)), written=row)
 
     async def _strip(self, unit: str, strip: Strip, size: int, now: datetime, budget: ByteBudget | None) -> Outcome:
         """A live waveform chunk: handed to the relay for whoever watches the patient now, or dropped (late, over the

@@ -22,8 +22,10 @@ Each multi-key change is one Lua script, so a reader never sees half of it. One 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Literal
 
+import msgspec
 from redis.asyncio import Redis
 
 PREFIX: Final = "pa:"
@@ -182,6 +184,12 @@ class Live:
         """The incident's merged latest vitals (JSON) and its destination."""
         latest, destination = await self.redis.hmget(_key("incident", incident), ["latest", "destination"])
         return _optional(latest), _bytes(destination).decode() if destination else None
+
+    async def ed_view(self, incident: int) -> tuple[str | None, datetime | None]:
+        """The incident's destination, and when the ED took the patient over (None: not yet)."""
+        destination, handover = await self.redis.hmget(_key("incident", incident), ["destination", "handover"])
+        taken = msgspec.json.decode(handover, type=_HandedOver).transferred_at if handover else None
+        return (_bytes(destination).decode() if destination else None), taken
 
     async def ingest(
         self,
@@ -352,3 +360,7 @@ class Live:
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
+
+
+class _HandedOver(msgspec.Struct):
+    transferred_at: datetime

@@ -561,9 +561,10 @@ class CloseCode:
     TOO_BIG: Final = 1009  # a frame over the size limit
     SERVER_ERROR: Final = 1011  # an unexpected error; reconnect
     BAD_REQUEST: Final = 4400  # the connection request itself is wrong (e.g. a malformed resume id)
-    UNAUTHENTICATED: Final = 4401  # no token, a malformed, tampered or expired token
-    FORBIDDEN: Final = 4403  # a valid token for another unit or hospital, or another role
+    UNAUTHENTICATED: Final = 4401  # no token, a malformed, tampered, expired or revoked token (also while open)
+    FORBIDDEN: Final = 4403  # a valid token for another unit or hospital, or another role; a foreign page's origin
     TOO_SLOW: Final = 4408  # a dashboard that fell a whole queue behind: reconnect with its last id
+    TOO_MANY: Final = 4429  # the token already holds as many sockets as it may
 
 
 SUBPROTOCOL: Final = "prealert.v1"

@@ -9,7 +9,10 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from dispatch import tokens
+from dispatch import access, tokens
+from dispatch.accounts import Accounts
+from dispatch.audit_log import AuditLog
+from dispatch.exports import Exports
 from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
@@ -18,6 +21,7 @@ from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
 from dispatch.recommend import Recommender
 from dispatch.region import Region
+from dispatch.revocation import Revocations
 from dispatch.roads import TravelTimes
 from dispatch.settings import Settings
 from dispatch.strip_relay import StripRelay
@@ -43,6 +47,24 @@ class Services:
     recommender: Recommender
     statuses: HospitalStatuses
     clock: Callable[[], datetime]
+    revocations: Revocations
+    accounts: Accounts
+    audit: AuditLog
+    exports: Exports
+    external: tokens.ExternalIssuer | None = None  # an identity provider whose tokens are accepted too
 
     def authenticate(self, token: str | None) -> tokens.Principal:
-        return tokens.verify(self.secret, token, now=int(time.time()))
+        """The token's principal; ``AuthError`` if it is missing, bad, expired or revoked."""
+        who = tokens.verify(self.secret, token, now=int(time.time()), external=self.external)
+        self.revocations.check(who)
+        return who
+
+    async def ed_may_see(self, incident: int, hospital: str) -> bool:
+        destination, handed_over_at = await self.live.ed_view(incident)
+        return access.ed_may_see(
+            hospital=hospital,
+            destination=destination,
+            handed_over_at=handed_over_at,
+            now=self.clock(),
+            recent=self.settings.ed_recent_handover,
+        )

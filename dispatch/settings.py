@@ -47,6 +47,21 @@ class Settings:
     units_retention: timedelta = timedelta(minutes=15)  # the units' position feed: a console resumes within this
     # Durability
     write_batch: int = 500
+    # Identity and access
+    access_ttl: timedelta = timedelta(minutes=15)  # a signed-in person's access token; refreshed before it ends
+    refresh_ttl: timedelta = timedelta(hours=12)  # a shift
+    login_attempts: int = 5  # failed sign-ins per account (x10 per address) within login_window, then refused
+    login_window: timedelta = timedelta(minutes=15)
+    max_sockets_per_token: int = 4  # open sockets one access token may hold in one process
+    max_body_bytes: int = 512 * 1024  # HTTP request bodies (an EDXL document is a few KB)
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed to open sockets, besides the service's own
+    ed_recent_handover: timedelta = timedelta(hours=1)  # an ED still sees a patient this long after handover
+    # An external identity provider (OpenID Connect): its tokens are verified against its JWKS
+    jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str = "prealert"
+    # Research exports
+    export_k: int = 5  # k-anonymity over the quasi-identifiers
     # Demo
     print_tokens: bool = True
     token_ttl: timedelta = timedelta(hours=12)
@@ -97,6 +112,18 @@ class Settings:
             strip_max_age_s=float(get("STRIP_MAX_AGE_S") or base.strip_max_age_s),
             max_binary_frame_bytes=int(get("MAX_BINARY_FRAME_BYTES") or base.max_binary_frame_bytes),
             print_tokens=(get("PRINT_TOKENS") or "1") != "0",
+            access_ttl=minutes("ACCESS_TTL_MIN", base.access_ttl),
+            refresh_ttl=minutes("REFRESH_TTL_MIN", base.refresh_ttl),
+            login_attempts=int(get("LOGIN_ATTEMPTS") or base.login_attempts),
+            login_window=minutes("LOGIN_WINDOW_MIN", base.login_window),
+            max_sockets_per_token=int(get("MAX_SOCKETS_PER_TOKEN") or base.max_sockets_per_token),
+            max_body_bytes=int(get("MAX_BODY_BYTES") or base.max_body_bytes),
+            allowed_origins=tuple(o.strip() for o in (get("ALLOWED_ORIGINS") or "").split(",") if o.strip()),
+            ed_recent_handover=minutes("ED_RECENT_HANDOVER_MIN", base.ed_recent_handover),
+            jwks_url=get("JWKS_URL"),
+            oidc_issuer=get("OIDC_ISSUER"),
+            oidc_audience=get("OIDC_AUDIENCE") or base.oidc_audience,
+            export_k=int(get("EXPORT_K") or base.export_k),
             log_level=get("LOG_LEVEL") or base.log_level,
             mllp_port=int(port) if (port := get("MLLP_PORT")) else None,
             mllp_ed_location=get("MLLP_ED_LOCATION") or base.mllp_ed_location,

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Final
 
+import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch.live import FeedEntry, Live
@@ -21,6 +25,16 @@ from dispatch.streams import STREAM_ID, StreamHub, Subscriber, id_key
 from dispatch.tablet_socket import receive_frame
 
 log = logging.getLogger("prealert.stream")
+RECHECK_S: Final = 2.0  # how long a subscriber's answer to "may it see this patient?" is trusted
+# May the subscriber see events of this incident? Asked again every RECHECK_S; events it may not see are skipped.
+Visibility = Callable[[int], Awaitable[bool]]
+
+
+class _Incident(msgspec.Struct):
+    incident: int | None = None
+
+
+_incident_of = msgspec.json.Decoder(_Incident)
 
 
 def _event_frame(entry: FeedEntry) -> str:
@@ -30,15 +44,44 @@ def _event_frame(entry: FeedEntry) -> str:
 
 
 class StreamSession:
-    def __init__(self, ws: WebSocket, live: Live, key: str, subscriber: Subscriber) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        live: Live,
+        key: str,
+        subscriber: Subscriber,
+        visible: Visibility | None = None,
+        on_first: Callable[[int], None] | None = None,
+    ) -> None:
         self.ws = ws
         self.live = live
         self.key = key
         self.subscriber = subscriber
+        self._visible = visible
+        self._on_first = on_first
+        self._answers: dict[int, tuple[bool, float]] = {}
+        self._reported: set[int] = set()
+
+    async def _may_see(self, entry: FeedEntry) -> bool:
+        if self._visible is None:
+            return True
+        incident = _incident_of.decode(entry[1]).incident
+        if incident is None:
+            return True
+        now = time.monotonic()
+        answer = self._answers.get(incident)
+        if answer is None or now - answer[1] > RECHECK_S:
+            answer = self._answers[incident] = (await self._visible(incident), now)
+            if answer[0] and incident not in self._reported:
+                self._reported.add(incident)
+                if self._on_first is not None:
+                    self._on_first(incident)
+        return answer[0]
 
     async def _send(self, entry: FeedEntry) -> str:
-        await self.ws.send_text(_event_frame(entry))
-        FEED_EVENTS.inc()
+        if await self._may_see(entry):
+            await self.ws.send_text(_event_frame(entry))
+            FEED_EVENTS.inc()
         return entry[0]
 
     async def start(self, after: str, feed: str, now: datetime) -> str:
@@ -66,9 +109,20 @@ async def _drain_client(ws: WebSocket) -> None:
 
 
 async def serve_stream(
-    ws: WebSocket, *, live: Live, hub: StreamHub, key: str, feed: str, kind: str, now: datetime
+    ws: WebSocket,
+    *,
+    live: Live,
+    hub: StreamHub,
+    key: str,
+    feed: str,
+    kind: str,
+    now: datetime,
+    visible: Visibility | None = None,
+    on_first: Callable[[int], None] | None = None,
 ) -> None:
-    """Run an accepted, authorised socket as a subscriber of stream ``key`` until either side leaves."""
+    """Run an accepted, authorised socket as a subscriber of stream ``key`` until either side leaves. With
+    ``visible``, each incident's events are sent only while it answers yes; ``on_first`` hears of each incident the
+    first time one of its events is sent to this socket (the audit of who looked at which patient)."""
     after = ws.query_params.get("after") or "0-0"
     if after == "now":  # no history: the client has just read a snapshot
         after = await live.stream_tail(key)
@@ -78,7 +132,7 @@ async def serve_stream(
         await ws.close(CloseCode.BAD_REQUEST, reason="bad resume id")
         return
     subscriber = await hub.subscribe(key)
-    session = StreamSession(ws, live, key, subscriber)
+    session = StreamSession(ws, live, key, subscriber, visible, on_first)
     SOCKETS.labels(kind=kind).inc()
     watcher = asyncio.create_task(_drain_client(ws))
     overflow = asyncio.create_task(subscriber.overflowed.wait())

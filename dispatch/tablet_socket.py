@@ -17,11 +17,10 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dispatch import derive, pg, tokens
-from dispatch.errors import AuthError, ForbiddenError
+from dispatch.errors import AuthError
 from dispatch.ingest import seq_taken
 from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
 from dispatch.protocol import (
-    SUBPROTOCOL,
     Ack,
     Assignment,
     CloseCode,
@@ -29,32 +28,16 @@ from dispatch.protocol import (
     IncidentState,
     Patient,
     ServerToTablet,
-    bearer_token,
     encoder,
     incident_decoder,
 )
 from dispatch.sequence import UnitSequence
 from dispatch.services import Services
+from dispatch.socket_guard import accept_authenticated, guarded, socket_entry, still_valid
 from dispatch.throttle import ByteBudget, TokenBucket
 from dispatch.unit_notify import Notice
 
 log = logging.getLogger("prealert.tablet")
-
-
-async def accept_authenticated(
-    ws: WebSocket, services: Services, role: tokens.Role, scope: str
-) -> tokens.Principal | None:
-    """Accept the socket, then check its token; close with 4401/4403 (and return None) when it may not be here."""
-    token = bearer_token(list(ws.scope.get("subprotocols", [])), ws.headers.get("authorization"))
-    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", []) else None)
-    try:
-        return tokens.require(services.authenticate(token), role, scope)
-    except ForbiddenError as exc:
-        await ws.close(CloseCode.FORBIDDEN, reason=str(exc)[:120])
-    except AuthError as exc:
-        await ws.close(CloseCode.UNAUTHENTICATED, reason=str(exc)[:120])
-    log.info("socket refused", extra={"role": role, "scope": scope})
-    return None
 
 
 async def receive_frame(ws: WebSocket) -> str | bytes:
@@ -67,10 +50,13 @@ async def receive_frame(ws: WebSocket) -> str | bytes:
 
 
 class TabletSession:
-    def __init__(self, ws: WebSocket, services: Services, unit: str, sequence: UnitSequence) -> None:
+    def __init__(
+        self, ws: WebSocket, services: Services, unit: str, sequence: UnitSequence, who: tokens.Principal
+    ) -> None:
         self.ws = ws
         self.services = services
         self.unit = unit
+        self.who = who
         self.sequence = sequence
         self._send_lock = asyncio.Lock()
         self._ack_wanted = asyncio.Event()
@@ -131,7 +117,25 @@ class TabletSession:
             if isinstance(raw, str) and len(raw) > settings.max_frame_bytes:  # binary frames may be larger (ECGs)
                 await self.ws.close(CloseCode.TOO_BIG, reason=f"text frames are limited to {settings.max_frame_bytes}")
                 return
+            try:
+                still_valid(self.services, self.who)  # every message, not just the opening, is checked
+            except AuthError as exc:
+                await self.ws.close(CloseCode.UNAUTHENTICATED, reason=str(exc))
+                return
             outcome = await self.services.ingest.accept(self.unit, self.sequence, raw, strips=strips)
+            if (row := outcome.written) is not None:
+                self.services.audit.record(
+                    socket_entry(
+                        self.ws,
+                        self.services,
+                        self.who,
+                        action="write",
+                        outcome=0,
+                        incident=row.incident,
+                        unit=self.unit,
+                        detail={"type": row.type, "seq": row.seq},
+                    )
+                )
             if outcome.reply is not None:
                 await self.send(outcome.reply)
             if outcome.pending is not None:
@@ -204,9 +208,14 @@ def _queued(queue: asyncio.Queue[Notice]) -> tuple[Notice, ...]:
 async def tablet_endpoint(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     unit = ws.path_params["unit"]
-    if await accept_authenticated(ws, services, "paramedic", unit) is None:
+    who = await accept_authenticated(ws, services, "paramedic", unit, unit=unit)
+    if who is None:
         return
-    session = TabletSession(ws, services, unit, UnitSequence(await pg.last_seq(services.pool, unit)))
+    await guarded(ws, services, who, _serve_tablet(ws, services, unit, who))
+
+
+async def _serve_tablet(ws: WebSocket, services: Services, unit: str, who: tokens.Principal) -> None:
+    session = TabletSession(ws, services, unit, UnitSequence(await pg.last_seq(services.pool, unit)), who)
     SOCKETS.labels(kind="tablet").inc()
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -24,8 +24,9 @@ from dispatch.frames import error_from
 from dispatch.live import dispatch_key, units_feed_key
 from dispatch.protocol import AssignUnit, NewIncident, SetDestination, bearer_token, encoder
 from dispatch.services import Services
+from dispatch.socket_guard import accept_authenticated, guarded
 from dispatch.stream_socket import serve_stream
-from dispatch.tablet_socket import accept_authenticated, tablet_endpoint
+from dispatch.tablet_socket import tablet_endpoint
 
 STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
@@ -41,10 +42,9 @@ def _services(request: Request) -> Services:
 
 
 def _principal(request: Request, role: tokens.Role) -> tokens.Principal:
+    """The caller, who must hold ``role`` for this deployment's region (dispatcher, researcher, admin)."""
     services = _services(request)
-    return tokens.require(
-        services.authenticate(bearer(request)), role, services.region.name if role == "dispatcher" else None
-    )
+    return tokens.require(services.authenticate(bearer(request)), role, services.region.name)
 
 
 async def read_body(request: Request, kind: type[T], *, empty: bytes = b"") -> T:
@@ -152,14 +152,14 @@ async def get_recommendation(request: Request) -> Response:
 
 
 def _hospital_reader(request: Request) -> str:
-    """A dispatcher of the region, or the hospital's own ED, may read its status."""
+    """A dispatcher of the region, or the hospital's own ED staff or system, may read its status."""
     services = _services(request)
     who = services.authenticate(bearer(request))
     hospital: str = request.path_params["hospital"]
     if who.role == "dispatcher":
         tokens.require(who, "dispatcher", services.region.name)
     else:
-        tokens.require(who, "ed", hospital)
+        tokens.require(who, {*tokens.ED_STAFF, "hospital_system"}, hospital)
     return hospital
 
 
@@ -185,10 +185,11 @@ async def get_hospital_status(request: Request) -> Response:
 
 
 async def update_hospital_status(request: Request) -> Response:
-    """PATCH: the fields given replace the current ones. PUT: the whole status. ``If-Match`` makes it conditional."""
+    """PATCH: the fields given replace the current ones. PUT: the whole status. ``If-Match`` makes it conditional.
+    Only the ED's charge clinician may change it."""
     hospital: str = request.path_params["hospital"]
     services = _services(request)
-    who = tokens.require(services.authenticate(bearer(request)), "ed", hospital)
+    who = tokens.require(services.authenticate(bearer(request)), "ed_charge", hospital)
     body = await read_body(request, StatusUpdate)
     status = await services.statuses.update(
         hospital, body, actor=who.subject, if_match=_if_match(request), full=request.method == "PUT"
@@ -205,10 +206,15 @@ async def _region_stream(ws: WebSocket, key: str, feed: str, kind: str) -> None:
     """Serve one of the region's resumable streams to a dispatcher of the region."""
     services: Services = ws.app.state.services
     region = services.region.name
-    if await accept_authenticated(ws, services, "dispatcher", region) is None:
+    who = await accept_authenticated(ws, services, "dispatcher", region)
+    if who is None:
         return
-    await serve_stream(
-        ws, live=services.live, hub=ws.app.state.streams, key=key, feed=feed, kind=kind, now=services.clock()
+    hub = ws.app.state.streams
+    await guarded(
+        ws,
+        services,
+        who,
+        serve_stream(ws, live=services.live, hub=hub, key=key, feed=feed, kind=kind, now=services.clock()),
     )
 
 

@@ -102,8 +102,9 @@ class Desk:
         )
         return handover
 
-    async def today(self, hospital: str) -> list[dict[str, Any]]:
-        """Every patient sent to this ED in the last 24 h, with its acknowledgement and handover if any."""
+    async def today(self, hospital: str, *, recent: timedelta) -> list[dict[str, Any]]:
+        """The patients sent to this ED in the last 24 h that it may still see (inbound, or handed over within
+        ``recent``), with their acknowledgement and handover if any."""
         rows = await self.pool.fetch(
             """
             SELECT i.id, i.created_at, i.complaint, i.priority, i.unit,
@@ -113,9 +114,11 @@ class Desk:
             FROM incidents i
             LEFT JOIN handovers h ON h.incident_id = i.id AND h.hospital = $1
             WHERE i.destination = $1 AND i.created_at > now() - interval '24 hours'
+              AND (h.transferred_at IS NULL OR h.transferred_at > $2)
             ORDER BY i.id DESC
             """,
             hospital,
+            self.clock() - recent,
         )
         return [msgspec.to_builtins(dict(r)) for r in rows]
 

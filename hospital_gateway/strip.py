@@ -21,7 +21,9 @@ from dispatch.live import strip_channel
 from dispatch.metrics import SOCKETS
 from dispatch.protocol import CloseCode
 from dispatch.services import Services
-from dispatch.tablet_socket import accept_authenticated, receive_frame
+from dispatch.socket_guard import accept_authenticated, guarded, refuse
+from dispatch.tablet_socket import receive_frame
+from dispatch.tokens import ED_STAFF
 
 log = logging.getLogger("prealert.strip")
 QUEUE_CHUNKS: Final = 4  # about a second of signal at the usual 0.25-0.5 s per chunk
@@ -66,12 +68,17 @@ async def strip_endpoint(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     hospital = ws.path_params["hospital"]
     raw = ws.path_params["incident"]
-    if await accept_authenticated(ws, services, "ed", hospital) is None:
+    incident = int(raw) if raw.isdigit() and len(raw) < 16 else None
+    who = await accept_authenticated(ws, services, ED_STAFF, hospital, hospital=hospital, incident=incident)
+    if who is None:
         return
-    if not raw.isdigit() or not await _inbound(services, int(raw), hospital):
-        await ws.close(CloseCode.FORBIDDEN, reason=f"incident {raw} is not inbound to {hospital}")
+    if incident is None or not await _inbound(services, incident, hospital):
+        await refuse(ws, services, who, CloseCode.FORBIDDEN, f"incident {raw} is not inbound to {hospital}")
         return
-    incident = int(raw)
+    await guarded(ws, services, who, _serve(ws, services, hospital, incident))
+
+
+async def _serve(ws: WebSocket, services: Services, hospital: str, incident: int) -> None:
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
     tasks = [
         asyncio.create_task(_listen(services, incident, queue)),

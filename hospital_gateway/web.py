@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from dispatch import tokens
-from dispatch.errors import ProtocolError
+from dispatch.errors import ForbiddenError, ProtocolError
 from dispatch.protocol import Acknowledge
 from dispatch.services import Services
 from dispatch.web import bearer, incident_number, json_response, read_body
@@ -24,12 +24,23 @@ from hospital_gateway.strip import strip_endpoint
 STATIC = Path(__file__).parent / "static"
 
 
-def _desk(request: Request) -> tuple[Desk, str, tokens.Principal]:
+def _desk(
+    request: Request, roles: tokens.Role | frozenset[tokens.Role] = tokens.ED_STAFF
+) -> tuple[Desk, str, tokens.Principal]:
     services: Services = request.app.state.services
     hospital: str = request.path_params["hospital"]
-    who = tokens.require(services.authenticate(bearer(request)), "ed", hospital)
+    who = tokens.require(services.authenticate(bearer(request)), roles, hospital)
     desk: Desk = request.app.state.desk
     return desk, hospital, who
+
+
+async def _patient(request: Request, hospital: str) -> int:
+    """The path's incident, which this ED may see (inbound to it, or recently handed over to it)."""
+    services: Services = request.app.state.services
+    incident = incident_number(request)
+    if not await services.ed_may_see(incident, hospital):
+        raise ForbiddenError(f"incident {incident} is not inbound to {hospital}")
+    return incident
 
 
 async def acknowledge(request: Request) -> Response:
@@ -45,7 +56,8 @@ async def transfer(request: Request) -> Response:
 
 async def today(request: Request) -> Response:
     desk, hospital, _ = _desk(request)
-    return json_response(await desk.today(hospital))
+    services: Services = request.app.state.services
+    return json_response(await desk.today(hospital, recent=services.settings.ed_recent_handover))
 
 
 async def ecgs(request: Request) -> Response:
@@ -54,14 +66,14 @@ async def ecgs(request: Request) -> Response:
     unit, seq = request.query_params.get("unit"), request.query_params.get("seq")
     if (unit is None) != (seq is None) or (seq is not None and not seq.isdigit()):
         raise ProtocolError("invalid_field", "give both unit and seq (a number), or neither", field="seq")
-    found = await desk.ecgs(hospital, incident_number(request), unit=unit, seq=int(seq) if seq else None)
+    found = await desk.ecgs(hospital, await _patient(request, hospital), unit=unit, seq=int(seq) if seq else None)
     return Response(found, media_type="application/json")
 
 
 async def import_edxl(request: Request) -> Response:
     """An EDXL-HAVE 1.0 HospitalStatus document for this hospital: its contents update the live status (partial)."""
     services: Services = request.app.state.services
-    _, hospital, who = _desk(request)
+    _, hospital, who = _desk(request, frozenset({"ed_charge", "hospital_system"}))
     try:
         updates = edxl.parse(await request.body(), hospitals=[hospital])
     except edxl.EdxlError as exc:
@@ -73,7 +85,7 @@ async def import_edxl(request: Request) -> Response:
 async def export_edxl(request: Request) -> Response:
     """The hospital's live status as an EDXL-HAVE 1.0 HospitalStatus document."""
     services: Services = request.app.state.services
-    _, hospital, _ = _desk(request)
+    _, hospital, _ = _desk(request, tokens.ED_STAFF | {"hospital_system"})
     status = await services.statuses.get(hospital)
     names = {h.id: h.name for h in services.region.hospitals.values()}
     return Response(edxl.render([status], names=names), media_type="application/xml")
@@ -88,6 +100,11 @@ async def ecg_script(request: Request) -> Response:
     return FileResponse(STATIC / "ecg.js", media_type="text/javascript", headers={"cache-control": "no-cache"})
 
 
+async def dashboard_script(request: Request) -> Response:
+    """The dashboard's own script (no inline script: the pages' Content-Security-Policy forbids it)."""
+    return FileResponse(STATIC / "dashboard.js", media_type="text/javascript", headers={"cache-control": "no-cache"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/v1/hospitals/{hospital}/feed", feed_endpoint),
@@ -100,4 +117,5 @@ def routes() -> list[BaseRoute]:
         Route("/v1/hospitals/{hospital}/status.edxl", export_edxl, methods=["GET"]),
         Route("/dashboard", dashboard),
         Route("/dashboard/ecg.js", ecg_script),
+        Route("/dashboard/dashboard.js", dashboard_script),
     ]

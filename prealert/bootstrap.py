@@ -9,18 +9,26 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import jwt
 import msgspec
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
-from dispatch import pg, region, region_map, roads, web
+from dispatch import pg, region, region_map, research_web, roads, security_web, tokens, web
+from dispatch.accounts import Accounts
+from dispatch.accounts import Limits as AccountLimits
+from dispatch.audit_log import AuditLog
 from dispatch.capacity import StatusUpdate, TriageCounts
+from dispatch.exports import Exports
 from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
+from dispatch.http_guard import HttpGuard
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
 from dispatch.live import Live, dispatch_key, feed_key, units_feed_key
 from dispatch.recommend import Recommender
+from dispatch.revocation import Revocations
 from dispatch.roads import TravelTimes
 from dispatch.services import Services
 from dispatch.settings import Settings
@@ -68,6 +76,18 @@ def _travel_times(settings: Settings, the_region: region.Region) -> TravelTimes:
     return TravelTimes(graph, {h.id: (h.lat, h.lon) for h in the_region.hospitals.values()})
 
 
+def external_issuer(settings: Settings) -> tokens.ExternalIssuer | None:
+    """The identity provider whose tokens are accepted besides ours, when one is configured."""
+    if not settings.jwks_url or not settings.oidc_issuer:
+        return None
+    keys = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+    return tokens.ExternalIssuer(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        key_for=lambda token: keys.get_signing_key_from_jwt(token).key,
+    )
+
+
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
     """Connect, migrate, load the region, and wire every service of one process."""
     the_region = region.load(settings.regions_dir, settings.region)
@@ -79,6 +99,13 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     live = Live(redis)
     writer = pg.EventWriter(pool, batch=settings.write_batch)
     strips = StripRelay(live)
+    secret = token_secret(settings)
+    longest = max(settings.token_ttl, settings.access_ttl, settings.refresh_ttl)
+    revocations = Revocations(redis, keep_s=int(longest.total_seconds()))
+    await revocations.load()
+    external = external_issuer(settings)
+    if external is not None:  # fetch the provider's keys now, not on the first request
+        await asyncio.to_thread(jwt.PyJWKClient(str(settings.jwks_url)).get_jwk_set)
     recommender = Recommender(
         live=live,
         region=the_region,
@@ -90,7 +117,26 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     return Services(
         settings=settings,
         region=the_region,
-        secret=token_secret(settings),
+        secret=secret,
+        revocations=revocations,
+        external=external,
+        audit=AuditLog(pool),
+        exports=Exports(pool=pool, region=the_region.name, default_k=settings.export_k, clock=utc_now),
+        accounts=Accounts(
+            pool=pool,
+            redis=redis,
+            secret=secret,
+            revocations=revocations,
+            limits=AccountLimits(
+                access_ttl=settings.access_ttl,
+                refresh_ttl=settings.refresh_ttl,
+                attempts=settings.login_attempts,
+                window=settings.login_window,
+            ),
+            region=the_region.name,
+            hospitals=frozenset(the_region.hospitals),
+            clock=utc_now,
+        ),
         pool=pool,
         redis=redis,
         live=live,
@@ -147,6 +193,8 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
         )
         background = (
             services.writer.run(),
+            services.audit.run(),
+            services.revocations.run(),
             services.notifier.run(),
             services.strips.run(),
             _trim_feeds(services),
@@ -169,6 +217,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             if listener is not None:
                 listener.close()
             await asyncio.wait_for(services.writer.drain(), timeout=10)
+            await asyncio.wait_for(services.audit.drain(), timeout=10)
             await app.state.streams.close()
             for task in tasks:
                 task.cancel()
@@ -177,5 +226,8 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             await services.pool.close()
 
     return Starlette(
-        routes=web.routes() + gateway_web.routes(), lifespan=lifespan, exception_handlers=web.EXCEPTION_HANDLERS
+        routes=web.routes() + security_web.routes() + research_web.routes() + gateway_web.routes(),
+        lifespan=lifespan,
+        exception_handlers=web.EXCEPTION_HANDLERS,
+        middleware=[Middleware(HttpGuard)],
     )

@@ -44,7 +44,7 @@ def _demo_links(settings: Settings, secret: str) -> list[str]:
 
     for hospital in region.load(settings.regions_dir, settings.region).hospitals.values():
         lines.append(
-            f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}&token={token('ed', hospital.id)}"
+            f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}&token={token('ed_charge', hospital.id)}"
         )
     return lines
 
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema = sub.add_parser("schema", help="print the wire protocol's JSON Schema, or write it with --write")
     schema.add_argument("--write", action="store_true", help=f"write {SCHEMA_PATH}")
     token = sub.add_parser("token", help="issue an access token (signed with the service's secret)")
-    token.add_argument("--role", choices=["paramedic", "dispatcher", "ed"], required=True)
+    token.add_argument("--role", choices=tokens.ROLES, required=True)
     token.add_argument("--scope", required=True, help="the unit, region or hospital id")
     token.add_argument("--subject", default="cli")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")

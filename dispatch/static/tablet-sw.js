@@ -1,8 +1,8 @@
 // The tablet page's service worker: the page and its scores script load from the network when there is one and from
 // the cache when there is not, so a crew can reload the tablet in a tunnel and still see (and add to) its outbox.
 "use strict";
-const CACHE = "prealert-tablet-v1";
-const SHELL = ["/tablet", "/static/scores.js"];
+const CACHE = "prealert-tablet-v2";
+const SHELL = ["/tablet", "/static/scores.js", "/static/tablet.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then(cache => cache.addAll(SHELL)).then(() => self.skipWaiting()));

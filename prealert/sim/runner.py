@@ -137,7 +137,7 @@ class Simulation:
         return await self._call(method, path, self._token("dispatcher", self.region.name), body)
 
     async def ed(self, hospital: str, method: str, path: str, body: Any = None) -> Any:
-        return await self._call(method, f"/v1/hospitals/{hospital}{path}", self._token("ed", hospital), body)
+        return await self._call(method, f"/v1/hospitals/{hospital}{path}", self._token("ed_charge", hospital), body)
 
     # The run ---------------------------------------------------------------------------------------------------
     async def run(self) -> Summary:

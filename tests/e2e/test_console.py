@@ -29,7 +29,7 @@ async def test_the_console_runs_a_living_city_from_the_keyboard(
     pack = region.load(REGIONS, "pittsburgh")
     for hospital in pack.hospitals:  # open EDs to start with (other tests of the session changed some)
         path = f"/v1/hospitals/{hospital}/status"
-        assert (await dispatcher_call(service, "PUT", path, {}, auth=token("ed", hospital))).is_success
+        assert (await dispatcher_call(service, "PUT", path, {}, auth=token("ed_charge", hospital))).is_success
     graph = roads.load(REGIONS / "pittsburgh", roads.RoadSettings())
     travel = roads.TravelTimes(graph, {h.id: (h.lat, h.lon) for h in pack.hospitals.values()})
     config = SimConfig(
@@ -111,7 +111,7 @@ async def test_the_console_runs_a_living_city_from_the_keyboard(
         hospital = decision["hospital"]
         async with httpx.AsyncClient(base_url=service.http, timeout=10) as http:
             closed = {"ems_traffic": "Closed", "ems_traffic_reason": "e2e: ED saturated"}
-            headers = {"authorization": f"Bearer {token('ed', hospital)}"}
+            headers = {"authorization": f"Bearer {token('ed_charge', hospital)}"}
             assert (await http.patch(f"/v1/hospitals/{hospital}/status", json=closed, headers=headers)).is_success
             board = page.locator(f'#hospitals tr[data-hospital="{hospital}"]')
             await expect(board).to_contain_text("Closed", timeout=1_000)

@@ -16,7 +16,7 @@ __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with test_pa
 
 
 def dashboard_url(service: Service, hospital: str) -> str:
-    return f"{service.http}/dashboard#hospital={hospital}&token={token('ed', hospital)}"
+    return f"{service.http}/dashboard#hospital={hospital}&token={token('ed_charge', hospital)}"
 
 
 async def test_prealert_acknowledgement_arrival_and_handover(service: Service, browser: Browser) -> None:
@@ -60,7 +60,7 @@ async def test_prealert_acknowledgement_arrival_and_handover(service: Service, b
     )
     await card.locator("button.transfer").click()
     await expect(card.locator('[data-field="offload"]')).to_contain_text("min")
-    headers = {"authorization": f"Bearer {token('ed', scene.hospital)}"}
+    headers = {"authorization": f"Bearer {token('ed_charge', scene.hospital)}"}
     async with httpx.AsyncClient(base_url=service.http, headers=headers) as client:
         status = (await client.get(f"/v1/hospitals/{scene.hospital}/status")).json()
     assert status["updated_by"] == "offload-measurement"

@@ -61,7 +61,7 @@ async def screenshot(page: Page, name: str) -> None:
 async def test_dashboard_page_shows_a_streamed_patient_live(service: Service, browser: Browser) -> None:
     scene = await make_scene(service, hospital="allegheny-general")
     page = await open_page(
-        browser, f"{service.http}/dashboard#hospital={scene.hospital}&token={token('ed', scene.hospital)}"
+        browser, f"{service.http}/dashboard#hospital={scene.hospital}&token={token('ed_charge', scene.hospital)}"
     )
     await expect(page.locator("#connection")).to_have_text("live")
     tablet = scene.tablet()
@@ -91,7 +91,7 @@ async def test_vitals_entered_on_the_tablet_page_reach_the_dashboard_page(servic
     )
     incident = created.json()["id"]
     hospital = "upmc-presbyterian"
-    dashboard = await open_page(browser, f"{service.http}/dashboard#hospital={hospital}&token={token('ed', hospital)}")
+    dashboard = await open_page(browser, f"{service.http}/dashboard#hospital={hospital}&token={token('ed_charge', hospital)}")
     tablet = await open_page(browser, f"{service.http}/tablet#unit={unit}&token={token('paramedic', unit)}")
     await expect(tablet.locator("#connection")).to_have_text("live")
     assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})).is_success
@@ -147,7 +147,7 @@ async def test_console_page_creates_assigns_and_routes(service: Service, browser
 
 async def test_console_board_and_recommendation_follow_a_diversion(service: Service, browser: Browser) -> None:
     hospital = "upmc-st-margaret"
-    ed = {"authorization": f"Bearer {token('ed', hospital)}"}
+    ed = {"authorization": f"Bearer {token('ed_charge', hospital)}"}
     async with httpx.AsyncClient(base_url=service.http, headers=ed, timeout=10) as client:
         assert (await client.patch(f"/v1/hospitals/{hospital}/status", json={"ems_traffic": "Normal"})).is_success
         page = await open_page(browser, f"{service.http}/console#token={token('dispatcher', REGION)}")

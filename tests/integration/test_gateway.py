@@ -21,7 +21,7 @@ from tests.conftest import iso, make_scene, start_service, token
 
 def ed(service: Service, hospital: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=service.http, timeout=10, headers={"authorization": f"Bearer {token('ed', hospital)}"}
+        base_url=service.http, timeout=10, headers={"authorization": f"Bearer {token('ed_charge', hospital)}"}
     )
 
 

@@ -23,7 +23,7 @@ async def test_a_seeded_accelerated_run_loses_nothing_and_routes_by_capability(
     pack = region.load(REGIONS, "pittsburgh")
     for hospital in pack.hospitals:  # start from open EDs (other tests of the session changed some)
         path = f"/v1/hospitals/{hospital}/status"
-        reset = await dispatcher_call(service, "PUT", path, {}, auth=token("ed", hospital))
+        reset = await dispatcher_call(service, "PUT", path, {}, auth=token("ed_charge", hospital))
         assert reset.is_success, reset.text
     graph = roads.load(REGIONS / "pittsburgh", roads.RoadSettings())
     travel = roads.TravelTimes(graph, {h.id: (h.lat, h.lon) for h in pack.hospitals.values()})
