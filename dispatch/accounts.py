@@ -53,6 +53,41 @@ def password_matches(stored_hash: str, password: str) -> bool:
         return False
 
 
+async def create_account(
+    pool: Pool,
+    username: str,
+    role: tokens.Role,
+    password: str,
+    scope: str | None,
+    *,
+    region: str,
+    hospitals: frozenset[str],
+) -> None:
+    """A new account; its scope is the hospital for ED roles and hospital systems, the region for the others, and
+    none for a paramedic (bound to a unit at each sign-in)."""
+    if role not in tokens.ROLES:
+        raise ProtocolError("invalid_field", f"unknown role {role!r}", field="role")
+    if tokens.SCOPE_CLAIM[role] == "hospital" and scope not in hospitals:
+        raise ProtocolError("invalid_field", f"{role} needs a hospital of the region", field="scope")
+    if tokens.SCOPE_CLAIM[role] == "region":
+        scope = region
+    if role == "paramedic":
+        scope = None
+    if len(password) < 12:
+        raise ProtocolError("invalid_field", "a password needs at least 12 characters", field="password")
+    hashed = await asyncio.to_thread(hash_password, password)
+    inserted = await pool.fetchval(
+        "INSERT INTO accounts (username, role, scope, password_hash) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING username",
+        username,
+        role,
+        scope,
+        hashed,
+    )
+    if inserted is None:
+        raise ConflictError(f"account {username!r} exists")
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -100,27 +135,9 @@ class Accounts:
     # Accounts
 
     async def create(self, username: str, role: tokens.Role, password: str, scope: str | None = None) -> None:
-        if role not in tokens.ROLES:
-            raise ProtocolError("invalid_field", f"unknown role {role!r}", field="role")
-        if tokens.SCOPE_CLAIM[role] == "hospital" and scope not in self._hospitals:
-            raise ProtocolError("invalid_field", f"{role} needs a hospital of the region", field="scope")
-        if tokens.SCOPE_CLAIM[role] == "region":
-            scope = self._region
-        if role == "paramedic":
-            scope = None  # bound to a unit at each sign-in
-        if len(password) < 12:
-            raise ProtocolError("invalid_field", "a password needs at least 12 characters", field="password")
-        hashed = await asyncio.to_thread(hash_password, password)
-        inserted = await self._pool.fetchval(
-            "INSERT INTO accounts (username, role, scope, password_hash) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT DO NOTHING RETURNING username",
-            username,
-            role,
-            scope,
-            hashed,
+        await create_account(
+            self._pool, username, role, password, scope, region=self._region, hospitals=self._hospitals
         )
-        if inserted is None:
-            raise ConflictError(f"account {username!r} exists")
 
     async def disable(self, username: str) -> None:
         found = await self._pool.fetchval(
@@ -270,6 +287,8 @@ class Accounts:
         window = int(self._limits.window.total_seconds())
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in (self._attempts_key("user", username), self._attempts_key("addr", source)):
+                pipe.set(
+                    key, 0, ex=window, nx=True
+                )  # the window starts at the first failure (Redis 6.2 has no EXPIRE NX)
                 pipe.incr(key)
-                pipe.expire(key, window, nx=True)
             await pipe.execute()

@@ -1,9 +1,11 @@
 """``prealert``: ``serve`` the service (``--simulate``: with a living city), ``simulate`` a city against a service,
-print the protocol's JSON ``schema``, issue a ``token``."""
+print the protocol's JSON ``schema``, issue a ``token``, create an ``account``, ``audit verify`` the audit chain."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import os
 import signal
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import uvicorn
 
-from dispatch import protocol, tokens
+from dispatch import accounts, audit_log, pg, protocol, region, tokens
+from dispatch.errors import ConflictError, ProtocolError
 from dispatch.settings import Settings
 from prealert import bootstrap, logs
 from prealert.embedded import EmbeddedServers
@@ -40,12 +43,9 @@ def _demo_links(settings: Settings, secret: str) -> list[str]:
         f"  tablet (unit M1):   {base}/tablet#unit=M1&token={token('paramedic', 'M1')}",
         f"  dispatch console:   {base}/console#token={token('dispatcher', settings.region)}",
     ]
-    from dispatch import region
-
     for hospital in region.load(settings.regions_dir, settings.region).hospitals.values():
-        lines.append(
-            f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}&token={token('ed_charge', hospital.id)}"
-        )
+        charge = token("ed_charge", hospital.id)
+        lines.append(f"  ED {hospital.id + ':':<19} {base}/dashboard#hospital={hospital.id}&token={charge}")
     return lines
 
 
@@ -114,6 +114,39 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
     return 0
 
 
+async def _with_database(settings: Settings, args: argparse.Namespace) -> int:
+    """The commands that work on the running service's database (the embedded one's, unless its URL is set)."""
+    url = settings.database_url or EmbeddedServers(settings.data_dir).database_url
+    pool = await pg.connect(url, max_size=2)
+    try:
+        if args.command == "audit":
+            verdict = await audit_log.verify(pool)
+            if verdict.intact:
+                print(f"audit log intact: {verdict.checked} entries")
+                return 0
+            print(f"audit log broken at entry {verdict.broken_at}: {verdict.reason} ({verdict.checked} entries fit)")
+            return 1
+        password = os.environ.get("PREALERT_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+        the_region = region.load(settings.regions_dir, settings.region)
+        try:
+            await accounts.create_account(
+                pool,
+                args.username,
+                args.role,
+                password,
+                args.scope,
+                region=the_region.name,
+                hospitals=frozenset(the_region.hospitals),
+            )
+        except (ProtocolError, ConflictError) as exc:
+            print(f"not created: {exc}", file=sys.stderr)
+            return 2
+        print(f"account {args.username} ({args.role}) created")
+        return 0
+    finally:
+        await pool.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="prealert", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,8 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--scope", required=True, help="the unit, region or hospital id")
     token.add_argument("--subject", default="cli")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    audit = sub.add_parser("audit", help="check the audit log")
+    audit.add_argument("action", choices=["verify"], help="walk the hash chain; exit 1 at the first broken entry")
+    account = sub.add_parser("account", help="create an account (password from PREALERT_PASSWORD, else a prompt)")
+    account.add_argument("username")
+    account.add_argument("--role", choices=tokens.ROLES, required=True)
+    account.add_argument("--scope", help="the hospital, for ED roles and hospital systems")
     args = parser.parse_args(argv)
     settings = Settings.from_env(os.environ)
+    if args.command in ("audit", "account"):
+        return asyncio.run(_with_database(settings, args))
     if args.command == "serve":
         return serve(settings, simulate=args.simulate)
     if args.command == "simulate":

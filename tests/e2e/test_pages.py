@@ -91,7 +91,9 @@ async def test_vitals_entered_on_the_tablet_page_reach_the_dashboard_page(servic
     )
     incident = created.json()["id"]
     hospital = "upmc-presbyterian"
-    dashboard = await open_page(browser, f"{service.http}/dashboard#hospital={hospital}&token={token('ed_charge', hospital)}")
+    dashboard = await open_page(
+        browser, f"{service.http}/dashboard#hospital={hospital}&token={token('ed_charge', hospital)}"
+    )
     tablet = await open_page(browser, f"{service.http}/tablet#unit={unit}&token={token('paramedic', unit)}")
     await expect(tablet.locator("#connection")).to_have_text("live")
     assert (await dispatcher_call(service, "POST", f"/v1/incidents/{incident}/assign", {"unit": unit})).is_success

@@ -135,7 +135,9 @@ async def test_diversion_moves_the_recommendation_and_tells_dispatch_and_crew(
 
 
 async def test_status_api_is_scoped_validated_and_readable(service: Service) -> None:
-    other = await status_call(service, "west-penn", "PATCH", {"ems_traffic": "Closed"}, auth=token("ed_charge", "upmc-mercy"))
+    other = await status_call(
+        service, "west-penn", "PATCH", {"ems_traffic": "Closed"}, auth=token("ed_charge", "upmc-mercy")
+    )
     assert other.status_code == 403
     paramedic = await status_call(service, "west-penn", "GET", auth=token("paramedic", "M1"))
     assert paramedic.status_code == 403
@@ -143,7 +145,9 @@ async def test_status_api_is_scoped_validated_and_readable(service: Service) -> 
     assert bad.status_code == 422 and bad.json()["field"] == "ems_traffic"
     negative = await status_call(service, "west-penn", "PATCH", {"offload_minutes": -5})
     assert negative.status_code == 422 and negative.json()["code"] == "implausible"
-    unknown = await status_call(service, "nowhere", "PATCH", {"ems_traffic": "Closed"}, auth=token("ed_charge", "nowhere"))
+    unknown = await status_call(
+        service, "nowhere", "PATCH", {"ems_traffic": "Closed"}, auth=token("ed_charge", "nowhere")
+    )
     assert unknown.status_code == 404
     updated = await status_call(
         service,
