@@ -14,6 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from dispatch import pg, region, region_map, research_web, roads, security_web, tokens, web
 from dispatch.accounts import Accounts
@@ -182,6 +183,11 @@ async def _mllp_listener(settings: Settings, services: Services) -> asyncio.Abst
     return server
 
 
+def all_routes() -> list[BaseRoute]:
+    """Every route of the service: dispatch's, identity and oversight, research, and the hospital gateway's."""
+    return web.routes() + security_web.routes() + research_web.routes() + gateway_web.routes()
+
+
 def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,7 +232,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             await services.pool.close()
 
     return Starlette(
-        routes=web.routes() + security_web.routes() + research_web.routes() + gateway_web.routes(),
+        routes=all_routes(),
         lifespan=lifespan,
         exception_handlers=web.EXCEPTION_HANDLERS,
         middleware=[Middleware(HttpGuard)],

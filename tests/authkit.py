@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import warnings
 from typing import Any
 
 import httpx
 import jwt
+import jwt.warnings
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
@@ -55,7 +57,9 @@ def unsigned(role: tokens.Role, scope: str) -> str:
 
 def wrong_algorithm(role: tokens.Role, scope: str) -> str:
     """Signed with our secret, but HS512: not the algorithm we accept."""
-    return jwt.encode(_claims(role, scope), SECRET, algorithm="HS512")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # the forger does not care
+        return jwt.encode(_claims(role, scope), SECRET, algorithm="HS512")
 
 
 def foreign_rsa(role: tokens.Role, scope: str) -> str:
@@ -83,13 +87,16 @@ async def revoked(service: Service, role: tokens.Role, scope: str) -> str:
     return raw
 
 
-async def socket_outcome(url: str, bearer: str | None, *, origin: str | None = None) -> int:
-    """OPEN if the socket was let in (its first frame arrived), else the close code it was refused with."""
+async def socket_outcome(url: str, bearer: str | None, *, origin: str | None = None, quiet_s: float = 1.5) -> int:
+    """OPEN if the socket was let in (its first frame arrived, or it stayed open ``quiet_s`` without a word: a live
+    strip says nothing until the monitor streams), else the close code it was refused with."""
     protocols = subprotocols(bearer) if bearer else subprotocols("x")[:1]
     headers = {"origin": origin} if origin else None
     async with connect(url, subprotocols=protocols, additional_headers=headers, open_timeout=10) as ws:
         try:
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), quiet_s)
+        except TimeoutError:
+            return OPEN
         except ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd else -1
     return OPEN
