@@ -39,8 +39,11 @@ Uid = Annotated[
     ),
 ]
 UtcTime = Annotated[datetime, Meta(tz=True, description="ISO 8601, UTC")]
-ShortText = Annotated[str, Meta(max_length=200)]
-LongText = Annotated[str, Meta(max_length=4000)]
+# Free text: any character but NUL and the other C0 controls except tab and newlines (PostgreSQL cannot store NUL in
+# text or jsonb; a message it cannot store must be refused at the door, not acked and then stuck; found by fuzzing).
+_TEXT: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+ShortText = Annotated[str, Meta(max_length=200, pattern=_TEXT)]
+LongText = Annotated[str, Meta(max_length=4000, pattern=_TEXT)]
 
 # Measurements, with their plausible ranges ----------
 HeartRate = Annotated[int, Meta(ge=0, le=300, description="heart rate, /min")]
