@@ -12,32 +12,36 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from msgspec import Meta
 
 from dispatch.deidentify import FIELDS, ClosedIncident, Export, deidentify
 from dispatch.errors import ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.pg import Pool
+from dispatch.protocol import LongText, ShortText
 
 Format = Literal["csv", "parquet"]
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: str
-    fields: list[str]
+    purpose: LongText
+    fields: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=64)]
     period_from: datetime
     period_to: datetime
-    k: int | None = None  # at least the deployment's k; a researcher may ask for more, never less
+    k: Annotated[int, Meta(ge=2, le=1000)] | None = (
+        None  # at least the deployment's k; a researcher may ask for more, never less
+    )
 
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):
     approve: bool
-    note: str | None = None
+    note: ShortText | None = None
     expires_at: datetime | None = None  # required to approve
-    max_runs: int | None = None  # None: any number of runs until the expiry
+    max_runs: Annotated[int, Meta(ge=1, le=10_000)] | None = None  # None: any number of runs until the expiry
 
 
 _CLOSED = """

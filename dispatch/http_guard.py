@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -102,6 +103,9 @@ class HttpGuard:
         if services is None:  # still starting
             await self.app(scope, receive, send)
             return
+        if _control_characters(scope):
+            await _plain(send, 400, "invalid_field", "control characters in the path or query")
+            return
         limit = services.settings.max_body_bytes
         body, too_big = await _read_body(receive, limit)
         if too_big:
@@ -146,6 +150,15 @@ async def _audit(services: Services, scope: Scope, status: int) -> bool:
         log.error("audit not written in time", extra={"path": scope["path"]})
         return scope["method"] not in ("GET", "HEAD")  # a change was made: say so; a read is withheld
     return True
+
+
+def _control_characters(scope: Scope) -> bool:
+    """A NUL or other control character in the path or query (decoded or percent-encoded): refused before any
+    handler or query sees it."""
+    query = unquote_to_bytes(scope.get("query_string", b""))
+    return any(ch < 0x20 or ch == 0x7F for ch in query) or any(
+        ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope["path"]
+    )
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:

@@ -4,7 +4,6 @@ query; the crews of units."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import msgspec
 from starlette.requests import Request
@@ -15,36 +14,9 @@ from dispatch import audit_log, tokens
 from dispatch.accounts import TooManyAttempts
 from dispatch.errors import ProtocolError
 from dispatch.http_guard import audit_note
+from dispatch.security_types import Crew, NewAccount, Refresh, Revocation, SignIn
 from dispatch.services import Services
 from dispatch.web import bearer, json_response, read_body
-
-
-class SignIn(msgspec.Struct, forbid_unknown_fields=True):
-    username: str
-    password: str
-    unit: str | None = None  # a paramedic binds the tablet to their unit
-
-
-class Refresh(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: str
-
-
-class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
-    username: str
-    role: tokens.Role
-    password: str
-    scope: str | None = None
-
-
-class Revocation(msgspec.Struct, forbid_unknown_fields=True):
-    """Revoke one token (its ``jti``), one sign-in session, or every token of a person issued until now."""
-
-    kind: Literal["token", "session", "subject"]
-    id: str
-
-
-class Crew(msgspec.Struct, forbid_unknown_fields=True):
-    members: list[str]
 
 
 def _services(request: Request) -> Services:

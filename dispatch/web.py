@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from dispatch import pg, tokens
+from dispatch import openapi, pg, tokens
 from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
@@ -53,6 +53,13 @@ async def read_body(request: Request, kind: type[T], *, empty: bytes = b"") -> T
         return msgspec.json.decode(await request.body() or empty, type=kind, strict=True)
     except msgspec.DecodeError as exc:
         raise error_from(exc, None) from None
+
+
+async def openapi_document(request: Request) -> Response:
+    """The HTTP API as OpenAPI 3.1 (built once per process from the Structs the handlers decode with)."""
+    if not hasattr(request.app.state, "openapi"):
+        request.app.state.openapi = msgspec.json.encode(openapi.document(_services(request).region.hospitals))
+    return Response(request.app.state.openapi, media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
@@ -327,6 +334,7 @@ EXCEPTION_HANDLERS = {
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz),
+        Route("/openapi.json", openapi_document),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/v1/hospitals", list_hospitals),

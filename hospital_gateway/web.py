@@ -46,12 +46,14 @@ async def _patient(request: Request, hospital: str) -> int:
 async def acknowledge(request: Request) -> Response:
     desk, hospital, who = _desk(request)
     body = await read_body(request, Acknowledge, empty=b"{}")
-    return json_response(await desk.acknowledge(hospital, incident_number(request), body.note, actor=who.subject))
+    return json_response(
+        await desk.acknowledge(hospital, await _patient(request, hospital), body.note, actor=who.subject)
+    )
 
 
 async def transfer(request: Request) -> Response:
     desk, hospital, who = _desk(request)
-    return json_response(await desk.transfer(hospital, incident_number(request), actor=who.subject))
+    return json_response(await desk.transfer(hospital, await _patient(request, hospital), actor=who.subject))
 
 
 async def today(request: Request) -> Response:

@@ -40,6 +40,7 @@ class Row:
 
 HTTP: Final[list[Row]] = [
     Row("GET", "/healthz", PUBLIC),
+    Row("GET", "/openapi.json", PUBLIC),
     Row("GET", "/readyz", PUBLIC),
     Row("GET", "/metrics", PUBLIC),
     Row("GET", "/tablet", PUBLIC),
