@@ -55,6 +55,7 @@ class Settings:
     max_sockets_per_token: int = 4  # open sockets one access token may hold in one process
     max_body_bytes: int = 512 * 1024  # HTTP request bodies (an EDXL document is a few KB)
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed to open sockets, besides the service's own
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For names the client (audit, sign-in limits)
     ed_recent_handover: timedelta = timedelta(hours=1)  # an ED still sees a patient this long after handover
     # An external identity provider (OpenID Connect): its tokens are verified against its JWKS
     jwks_url: str | None = None
@@ -118,6 +119,7 @@ class Settings:
             login_window=minutes("LOGIN_WINDOW_MIN", base.login_window),
             max_sockets_per_token=int(get("MAX_SOCKETS_PER_TOKEN") or base.max_sockets_per_token),
             max_body_bytes=int(get("MAX_BODY_BYTES") or base.max_body_bytes),
+            forwarded_allow_ips=get("FORWARDED_ALLOW_IPS") or base.forwarded_allow_ips,
             allowed_origins=tuple(o.strip() for o in (get("ALLOWED_ORIGINS") or "").split(",") if o.strip()),
             ed_recent_handover=minutes("ED_RECENT_HANDOVER_MIN", base.ed_recent_handover),
             jwks_url=get("JWKS_URL"),

@@ -96,6 +96,8 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
             lifespan="on",
             ws_ping_interval=10,
             ws_ping_timeout=20,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _raise_stopped)
