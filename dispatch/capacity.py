@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from dispatch.text import ShortText
+
 TrafficStatus = Literal["Normal", "Advisory", "Closed", "NotApplicable"]
 OffloadStatus = Literal["Normal", "Delayed"]
 BedCategory = Literal[
@@ -61,7 +63,7 @@ class StatusUpdate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     """A partial update: the fields present replace the current ones."""
 
     ems_traffic: TrafficStatus | None = None
-    ems_traffic_reason: Annotated[str, Meta(max_length=200)] | None = None
+    ems_traffic_reason: ShortText | None = None  # no control characters: it goes into EDXL (XML) too
     census: TriageCounts | None = None
     capacity: TriageCounts | None = None
     offload: OffloadStatus | None = None

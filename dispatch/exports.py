@@ -22,7 +22,7 @@ from msgspec import Meta
 from dispatch.deidentify import FIELDS, ClosedIncident, Export, deidentify
 from dispatch.errors import ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.pg import Pool
-from dispatch.protocol import LongText, ShortText
+from dispatch.text import LongText, ShortText
 
 Format = Literal["csv", "parquet"]
 

@@ -22,6 +22,7 @@ from msgspec import Meta, Struct
 
 from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.routing import Recommendation
+from dispatch.text import LongText, ShortText
 
 PROTOCOL_VERSION: Final = 1
 
@@ -39,11 +40,7 @@ Uid = Annotated[
     ),
 ]
 UtcTime = Annotated[datetime, Meta(tz=True, description="ISO 8601, UTC")]
-# Free text: any character but NUL and the other C0 controls except tab and newlines (PostgreSQL cannot store NUL in
-# text or jsonb; a message it cannot store must be refused at the door, not acked and then stuck; found by fuzzing).
-_TEXT: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
-ShortText = Annotated[str, Meta(max_length=200, pattern=_TEXT)]
-LongText = Annotated[str, Meta(max_length=4000, pattern=_TEXT)]
+# ShortText and LongText (free text, no control characters) live in dispatch.text: capacity uses them too.
 
 # Measurements, with their plausible ranges ----------
 HeartRate = Annotated[int, Meta(ge=0, le=300, description="heart rate, /min")]
