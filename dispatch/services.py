@@ -17,6 +17,7 @@ from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
+from dispatch.jwks import JwksKeys
 from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
 from dispatch.recommend import Recommender
@@ -52,6 +53,7 @@ class Services:
     audit: AuditLog
     exports: Exports
     external: tokens.ExternalIssuer | None = None  # an identity provider whose tokens are accepted too
+    provider_keys: JwksKeys | None = None  # its signing keys, refreshed in the background
 
     def authenticate(self, token: str | None) -> tokens.Principal:
         """The token's principal; ``AuthError`` if it is missing, bad, expired or revoked."""

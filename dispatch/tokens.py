@@ -55,7 +55,7 @@ class ExternalIssuer:
 
     issuer: str
     audience: str
-    key_for: Callable[[str], Any]  # the verifying key of a kid (e.g. PyJWKClient.get_signing_key_from_jwt)
+    key_for: Callable[[str], Any]  # the verifying key for the token's kid, from keys already fetched
     role_claim: str = "prealert_role"
 
 
@@ -89,9 +89,9 @@ def verify(secret: str, token: str | None, *, now: int, external: ExternalIssuer
         role_claim = "role"
     elif external is not None and algorithm in EXTERNAL_ALGORITHMS:
         try:
-            key = external.key_for(token)
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as exc:
-            raise AuthError(f"invalid token: no signing key: {exc}") from None
+            key = external.key_for(token)  # raises AuthError for a kid it does not hold
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
         claims = _decode(token, key, list(EXTERNAL_ALGORITHMS), issuer=external.issuer, audience=external.audience)
         role_claim = external.role_claim
     else:

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import jwt
 import msgspec
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -27,6 +26,7 @@ from dispatch.hospital_status import HospitalStatuses
 from dispatch.http_guard import HttpGuard
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
+from dispatch.jwks import JwksKeys
 from dispatch.live import Live, dispatch_key, feed_key, units_feed_key
 from dispatch.recommend import Recommender
 from dispatch.revocation import Revocations
@@ -77,16 +77,14 @@ def _travel_times(settings: Settings, the_region: region.Region) -> TravelTimes:
     return TravelTimes(graph, {h.id: (h.lat, h.lon) for h in the_region.hospitals.values()})
 
 
-def external_issuer(settings: Settings) -> tokens.ExternalIssuer | None:
-    """The identity provider whose tokens are accepted besides ours, when one is configured."""
+async def external_issuer(settings: Settings) -> tuple[tokens.ExternalIssuer, JwksKeys] | None:
+    """The identity provider whose tokens are accepted besides ours, when one is configured, with its keys fetched."""
     if not settings.jwks_url or not settings.oidc_issuer:
         return None
-    keys = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
-    return tokens.ExternalIssuer(
-        issuer=settings.oidc_issuer,
-        audience=settings.oidc_audience,
-        key_for=lambda token: keys.get_signing_key_from_jwt(token).key,
-    )
+    keys = JwksKeys(settings.jwks_url)
+    await asyncio.to_thread(keys.fetch)
+    issuer = tokens.ExternalIssuer(issuer=settings.oidc_issuer, audience=settings.oidc_audience, key_for=keys.key_for)
+    return issuer, keys
 
 
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
@@ -104,9 +102,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     longest = max(settings.token_ttl, settings.access_ttl, settings.refresh_ttl)
     revocations = Revocations(redis, keep_s=int(longest.total_seconds()))
     await revocations.load()
-    external = external_issuer(settings)
-    if external is not None:  # fetch the provider's keys now, not on the first request
-        await asyncio.to_thread(jwt.PyJWKClient(str(settings.jwks_url)).get_jwk_set)
+    provider = await external_issuer(settings)
     recommender = Recommender(
         live=live,
         region=the_region,
@@ -120,7 +116,8 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         region=the_region,
         secret=secret,
         revocations=revocations,
-        external=external,
+        external=provider[0] if provider else None,
+        provider_keys=provider[1] if provider else None,
         audit=AuditLog(pool),
         exports=Exports(pool=pool, region=the_region.name, default_k=settings.export_k, clock=utc_now),
         accounts=Accounts(
@@ -201,6 +198,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             services.writer.run(),
             services.audit.run(),
             services.revocations.run(),
+            *([services.provider_keys.run()] if services.provider_keys else []),
             services.notifier.run(),
             services.strips.run(),
             _trim_feeds(services),
