@@ -33,7 +33,7 @@ from dispatch.protocol import (
 )
 from dispatch.sequence import UnitSequence
 from dispatch.services import Services
-from dispatch.socket_guard import accept_authenticated, guarded, socket_entry, still_valid
+from dispatch.socket_guard import accept_authenticated, guarded, refuse, socket_entry, still_valid
 from dispatch.throttle import ByteBudget, TokenBucket
 from dispatch.unit_notify import Notice
 
@@ -120,7 +120,7 @@ class TabletSession:
             try:
                 still_valid(self.services, self.who)  # every message, not just the opening, is checked
             except AuthError as exc:
-                await self.ws.close(CloseCode.UNAUTHENTICATED, reason=str(exc))
+                await refuse(self.ws, self.services, self.who, CloseCode.UNAUTHENTICATED, str(exc))
                 return
             outcome = await self.services.ingest.accept(self.unit, self.sequence, raw, strips=strips)
             if (row := outcome.written) is not None:
