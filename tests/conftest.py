@@ -4,6 +4,7 @@ the service as real ``prealert serve`` processes on free ports."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
@@ -130,6 +131,19 @@ async def make_scene(service: Service, hospital: str = "upmc-mercy") -> Scene:
     )
     assert routed.is_success, routed.text
     return Scene(incident=incident, unit=unit, hospital=hospital, service=service)
+
+
+async def transfer_care(service: Service, scene: Scene) -> None:
+    """The ED takes the patient over, once the crew's arrival (already acked) has reached the live state."""
+    ed = {"authorization": f"Bearer {token('ed', scene.hospital)}"}
+    path = f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/transfer"
+    async with httpx.AsyncClient(base_url=service.http, timeout=10) as client:
+        for _ in range(50):
+            done = await client.post(path, headers=ed)
+            if done.status_code != 409:  # 409: no arrival yet
+                break
+            await asyncio.sleep(0.05)
+    assert done.status_code == 200, done.text
 
 
 def in_minutes(minutes: float) -> str:

@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import msgspec
 import pytest
@@ -27,7 +26,7 @@ from dispatch.protocol import CloseCode
 from prealert.client import subprotocols
 from prealert.harness import Backends, Service, free_port
 from tests import authkit
-from tests.conftest import REGION, Scene, iso, make_scene, start_service, token
+from tests.conftest import REGION, Scene, iso, make_scene, start_service, token, transfer_care
 
 ISSUER = "https://idp.test/realms/ems"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -150,14 +149,7 @@ async def _hand_over(service: Service, scene: Scene) -> None:
     )
     await tablet.wait_acked(seq)
     await tablet.close()
-    ed = {"authorization": f"Bearer {token('ed', scene.hospital)}"}
-    async with httpx.AsyncClient(base_url=service.http, timeout=10) as client:
-        for _ in range(50):
-            done = await client.post(f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/transfer", headers=ed)
-            if done.status_code != 409:
-                break
-            await asyncio.sleep(0.05)
-    assert done.status_code == 200, done.text
+    await transfer_care(service, scene)
 
 
 async def _feed_incidents(service: Service, hospital: str, after: str, seconds: float = 1.0) -> set[int]:

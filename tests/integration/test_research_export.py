@@ -21,7 +21,7 @@ from dispatch import tokens
 from dispatch.deidentify import QUASI_IDENTIFIERS
 from prealert.harness import Service
 from tests.authkit import admin, call
-from tests.conftest import SECRET, Scene, iso, make_scene, token
+from tests.conftest import SECRET, Scene, iso, make_scene, token, transfer_care
 
 PURPOSE = "Door-to-balloon times of STEMI pre-alerts, test cohort"
 FIELDS = ["age_band", "sex", "scene_cell", "destination", "call_date", "suspected", "first_hr", "door_to_handover_min"]
@@ -49,14 +49,7 @@ async def _close(service: Service, scene: Scene, *, age: int, sex: str) -> None:
         last = await tablet.send(message)
     await tablet.wait_acked(last)
     await tablet.close()
-    ed = {"authorization": f"Bearer {token('ed', scene.hospital)}"}
-    async with httpx.AsyncClient(base_url=service.http, timeout=10) as client:
-        for _ in range(50):  # the arrival reaches the live state a moment after its ack
-            done = await client.post(f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/transfer", headers=ed)
-            if done.status_code != 409:
-                break
-            await asyncio.sleep(0.05)
-    assert done.status_code == 200, done.text
+    await transfer_care(service, scene)
 
 
 @pytest.fixture(scope="module")
