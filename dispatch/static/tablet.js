@@ -1,7 +1,8 @@
 "use strict";
 const params = new URLSearchParams(location.hash.slice(1));
 const UNIT = params.get("unit") || "";
-const TOKEN = params.get("token") || "";
+let TOKEN = params.get("token") || "";  // replaced by a refreshed one when a signed-in crew's token runs out
+const REFRESH_KEY = "prealert-refresh:" + UNIT;  // the sign-in's refresh token, for this tab only
 const INT_FIELDS = ["hr", "sbp", "dbp", "spo2", "rr", "glucose_mg_dl"];
 const STATUSES = [["en_route", "En route"], ["on_scene", "On scene"], ["at_patient", "At patient"],
   ["transporting", "Transporting"], ["at_destination", "At destination"],
@@ -313,6 +314,7 @@ function onClose(ws, ev) {
   if (state.ws !== ws) return;
   state.open = false; state.ready = false; state.ws = null;
   renderConnection();
+  if (ev.code === 4401 && sessionStorage.getItem(REFRESH_KEY)) { refreshToken(); return; }
   if (ev.code === 4401) showError("token", "token refused (" + (ev.reason || "unauthenticated") + ")");
   else if (ev.code === 4403) showError("token", "not allowed for unit " + UNIT + " (" + (ev.reason || "forbidden") + ")");
   scheduleReconnect();
@@ -728,11 +730,44 @@ function credentialsProblem() {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(UNIT)) return "Invalid unit call sign in the link: " + UNIT;
   return null;
 }
+function useToken(unit, token) {
+  location.hash = "unit=" + encodeURIComponent(unit) + "&token=" + encodeURIComponent(token);
+}
+async function postJson(path, body) {
+  const response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.reason || ("HTTP " + response.status));
+  return answer;
+}
+// The access token lives minutes: when the server closes the socket with 4401 (expired, or revoked), a crew that
+// signed in with a password swaps its refresh token for a new pair and reconnects; the outbox is resent as always.
+// A refused refresh (signed out, crew change) ends the sign-in.
+async function refreshToken() {
+  try {
+    const pair = await postJson("/v1/auth/refresh", { refresh_token: sessionStorage.getItem(REFRESH_KEY) });
+    sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+    TOKEN = pair.access_token;
+    history.replaceState(null, "", "#unit=" + encodeURIComponent(UNIT) + "&token=" + encodeURIComponent(TOKEN));
+    state.delay = 500;
+    connect();
+  } catch (e) {
+    sessionStorage.removeItem(REFRESH_KEY);
+    showError("token", "signed out (" + e.message + "): sign in again");
+  }
+}
 function showSignIn() {
   $("signin").classList.remove("hidden");
-  $("signin-form").addEventListener("submit", ev => {
+  $("signin-form").addEventListener("submit", async ev => {
     ev.preventDefault();
-    location.hash = "unit=" + encodeURIComponent($("signin-unit").value.trim()) + "&token=" + encodeURIComponent($("signin-token").value.trim());
+    const unit = $("signin-unit").value.trim(), user = $("signin-user").value.trim();
+    if (!user) { useToken(unit, $("signin-token").value.trim()); return; }
+    try {
+      const pair = await postJson("/v1/auth/sign-in", { username: user, password: $("signin-password").value, unit });
+      sessionStorage.setItem("prealert-refresh:" + unit, pair.refresh_token);
+      useToken(unit, pair.access_token);
+    } catch (e) {
+      $("signin-error").textContent = "Not signed in: " + e.message;
+    }
   });
   $("signin-unit").focus();
 }
