@@ -55,27 +55,34 @@ class Run:
         self.next_seq += 1
         return self.next_seq - 1
 
+    def _new(self, seq: int) -> bool:
+        """Whether the server takes ``seq`` as new: above every seq accepted so far, whatever became of that message
+        (a frame whose seq a mutation changed, e.g. a digit flipped to 0, may have moved that mark far ahead)."""
+        if seq <= self.accepted_upto:
+            return False
+        self.accepted_upto = seq
+        return True
+
     def send(self, batch: list[Drawn], now: datetime) -> None:
         for drawn in batch:
             code, message = verdict(drawn.raw, now)
-            if message is not None and message.incident not in (None, self.incident):
-                # well formed, but for a patient who is not this unit's (a mutated incident number)
-                if not isinstance(message, Strip):  # a strip for someone else is dropped without a word
-                    self.expected.append(("not_assigned", drawn))
-            elif message is not None and not isinstance(message, Strip):
-                # with no incident (a status or position), it is the unit's own; a seq at or below one accepted
-                # already (a mutated seq) is a repeat: acked, not stored again
-                if message.seq > self.accepted_upto:
-                    self.valid_seqs.add(message.seq)
-                    self.accepted_upto = message.seq
-            elif code is not None:
+            if code is not None:
                 self.expected.append((code, drawn))
+            elif isinstance(message, Strip):
+                pass  # no reply, whoever's patient it is: relayed, or dropped when late or not the unit's
+            elif message is not None and self._new(message.seq):
+                if message.incident in (None, self.incident):  # no incident (a status, a position): the unit's own
+                    self.valid_seqs.add(message.seq)
+                else:  # well formed, but for a patient who is not this unit's (a mutated incident number)
+                    self.expected.append(("not_assigned", drawn))
+            # else: a repeat of a seq already accepted: acked, not stored again, no error
             self.ws.send(drawn.raw)
             self.sent += 1
             self.kinds[drawn.kind] = self.kinds.get(drawn.kind, 0) + 1
         sentinel = self.take()
-        self.valid_seqs.add(sentinel)
-        self.accepted_upto = self.last_sentinel = sentinel
+        if self._new(sentinel):
+            self.valid_seqs.add(sentinel)
+        self.last_sentinel = sentinel
         taken_at = now.isoformat().replace("+00:00", "Z")
         vitals = {"type": "vitals", "seq": sentinel, "incident": self.incident, "taken_at": taken_at, "hr": 80}
         self.ws.send(json.dumps(vitals))

@@ -154,8 +154,9 @@ async def test_a_token_holds_a_limited_number_of_sockets(service: Service, scene
     finally:
         for ws in sockets:
             await ws.close()
-    await asyncio.sleep(0.2)
-    assert await socket_outcome(url, raw) == OPEN
+    # Closed sockets give their places back (the server notices each close a moment after the client sends it).
+    outcomes = [await socket_outcome(url, raw, quiet_s=0.2) for _ in range(3)]
+    assert OPEN in outcomes and set(outcomes) <= {OPEN, CloseCode.TOO_MANY}
 
 
 async def test_sockets_from_a_foreign_page_are_refused(service: Service, scene: Scene) -> None:
@@ -252,8 +253,8 @@ def _verify(backends: Backends) -> subprocess.CompletedProcess[str]:
 async def test_the_verify_command_finds_a_tampered_entry(
     service: Service, backends: Backends, db: asyncpg.Pool
 ) -> None:
+    # audited before the answer came back
     assert (await call(service, "GET", "/v1/incidents", token("dispatcher", REGION))).status_code == 200
-    await asyncio.sleep(0.2)
     intact = await asyncio.to_thread(_verify, backends)
     assert intact.returncode == 0 and "audit log intact" in intact.stdout, intact.stdout + intact.stderr
     victim = await db.fetchrow("SELECT seq, actor FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 3")
