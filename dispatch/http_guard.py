@@ -85,9 +85,8 @@ def _entry(services: Services, scope: Scope, status: int) -> Entry:
             **({"query": scope["query_string"].decode()} if scope["query_string"] else {}),
         },
     }
-    if action == "refuse" or note:
-        fields.update({k: v for k, v in note.items() if k != "detail"})
-        fields["detail"] = {**fields["detail"], **note.get("detail", {})}
+    fields.update({k: v for k, v in note.items() if k != "detail"})  # what the handler said (audit_note)
+    fields["detail"] = {**fields["detail"], **note.get("detail", {})}
     return Entry(**fields)
 
 

@@ -9,23 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch import tokens
 from dispatch.deidentify import FIELDS
 from dispatch.errors import ProtocolError
 from dispatch.exports import Decision, ExportRequest, Format
 from dispatch.http_guard import audit_note
-from dispatch.services import Services
-from dispatch.web import bearer, json_response, read_body
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _caller(request: Request, roles: tokens.Role | set[tokens.Role]) -> tokens.Principal:
-    services = _services(request)
-    return tokens.require(services.authenticate(bearer(request)), roles, services.region.name)
+from dispatch.web import json_response, read_body, region_caller, services_of
 
 
 def _number(request: Request) -> int:
@@ -37,27 +25,27 @@ def _number(request: Request) -> int:
 
 async def fields(request: Request) -> Response:
     """The fields an export may contain, each with what it holds."""
-    _caller(request, {"researcher", "admin"})
+    region_caller(request, {"researcher", "admin"})
     return json_response(FIELDS)
 
 
 async def request_export(request: Request) -> Response:
-    who = _caller(request, "researcher")
+    who = region_caller(request, "researcher")
     body = await read_body(request, ExportRequest)
-    created = await _services(request).exports.request(who.subject, body)
+    created = await services_of(request).exports.request(who.subject, body)
     audit_note(request, purpose=body.purpose, detail={"export": created["id"], "fields": body.fields})
     return json_response(created, 201)
 
 
 async def list_exports(request: Request) -> Response:
-    who = _caller(request, {"researcher", "admin"})
-    return json_response(await _services(request).exports.list(who.subject if who.role == "researcher" else None))
+    who = region_caller(request, {"researcher", "admin"})
+    return json_response(await services_of(request).exports.list(who.subject if who.role == "researcher" else None))
 
 
 async def decide(request: Request) -> Response:
-    who = _caller(request, "admin")
+    who = region_caller(request, "admin")
     body = await read_body(request, Decision)
-    decided = await _services(request).exports.decide(_number(request), body, admin=who.subject)
+    decided = await services_of(request).exports.decide(_number(request), body, admin=who.subject)
     action = "approve" if body.approve else "refuse-export"
     audit_note(request, action=action, purpose=decided["purpose"], detail={"export": decided["id"]})
     return json_response(decided)
@@ -66,13 +54,15 @@ async def decide(request: Request) -> Response:
 async def run(request: Request) -> Response:
     """Run an approved export: ``?format=csv`` (default) or ``parquet``. The suppression report comes in the
     ``x-suppression-report`` header (JSON)."""
-    who = _caller(request, "researcher")
+    who = region_caller(request, "researcher")
     fmt = request.query_params.get("format", "csv")
     if fmt not in ("csv", "parquet"):
         raise ProtocolError("invalid_field", "format is csv or parquet", field="format")
     number = _number(request)
     audit_note(request, detail={"export": number})
-    approved, export, data = await _services(request).exports.run(number, researcher=who.subject, fmt=cast(Format, fmt))
+    approved, export, data = await services_of(request).exports.run(
+        number, researcher=who.subject, fmt=cast(Format, fmt)
+    )
     report = msgspec.json.encode(export.report).decode()
     audit_note(
         request, action="export", purpose=approved["purpose"], detail={"report": msgspec.to_builtins(export.report)}

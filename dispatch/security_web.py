@@ -10,23 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch import audit_log, tokens
+from dispatch import audit_log
 from dispatch.accounts import TooManyAttempts
 from dispatch.errors import ProtocolError
 from dispatch.http_guard import audit_note
 from dispatch.security_types import Crew, NewAccount, Refresh, Revocation, SignIn
-from dispatch.services import Services
-from dispatch.web import bearer, json_response, read_body
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _admin(request: Request) -> tokens.Principal:
-    services = _services(request)
-    return tokens.require(services.authenticate(bearer(request)), "admin", services.region.name)
+from dispatch.web import bearer, json_response, read_body, region_caller, services_of
 
 
 def _source(request: Request) -> str:
@@ -37,7 +26,7 @@ async def sign_in(request: Request) -> Response:
     body = await read_body(request, SignIn)
     audit_note(request, actor=body.username, action="sign-in", unit=body.unit)
     try:
-        pair = await _services(request).accounts.sign_in(
+        pair = await services_of(request).accounts.sign_in(
             body.username, body.password, unit=body.unit, source=_source(request)
         )
     except TooManyAttempts as exc:
@@ -50,13 +39,13 @@ async def sign_in(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     body = await read_body(request, Refresh)
-    pair = await _services(request).accounts.refresh(body.refresh_token)
+    pair = await services_of(request).accounts.refresh(body.refresh_token)
     audit_note(request, actor=pair.username, role=pair.role, action="sign-in", detail={"refreshed": True})
     return json_response(pair)
 
 
 async def sign_out(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     who = services.authenticate(bearer(request))
     if who.session is not None:
         await services.accounts.sign_out(who.session)
@@ -67,55 +56,50 @@ async def sign_out(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    who = _services(request).authenticate(bearer(request))
+    who = services_of(request).authenticate(bearer(request))
     return json_response({"subject": who.subject, "role": who.role, "scope": who.scope, "expires_at": who.expires_at})
 
 
 async def create_account(request: Request) -> Response:
-    _admin(request)
+    region_caller(request, "admin")
     body = await read_body(request, NewAccount)
-    await _services(request).accounts.create(body.username, body.role, body.password, body.scope)
+    await services_of(request).accounts.create(body.username, body.role, body.password, body.scope)
     audit_note(request, detail={"account": body.username, "role": body.role})
     return json_response({"username": body.username, "role": body.role}, 201)
 
 
 async def disable_account(request: Request) -> Response:
-    _admin(request)
+    region_caller(request, "admin")
     username: str = request.path_params["username"]
-    await _services(request).accounts.disable(username)
+    await services_of(request).accounts.disable(username)
     audit_note(request, action="revoke", detail={"account": username})
     return Response(status_code=204)
 
 
 async def revoke(request: Request) -> Response:
-    _admin(request)
+    region_caller(request, "admin")
     body = await read_body(request, Revocation)
-    services = _services(request)
-    if body.kind == "session":
+    services = services_of(request)
+    if body.kind == "session":  # ends it in PostgreSQL (no refresh) and publishes the revocation
         await services.accounts.sign_out(body.id, reason="revoked by an administrator")
-    name = {"token": "jti", "session": "sid", "subject": "sub"}[body.kind]
-    await services.revocations.revoke(f"{name}:{body.id}")
+    else:
+        await services.revocations.revoke(f"{'jti' if body.kind == 'token' else 'sub'}:{body.id}")
     audit_note(request, action="revoke", detail={"kind": body.kind, "id": body.id})
     return Response(status_code=204)
 
 
-def _crew_manager(request: Request) -> tokens.Principal:
-    services = _services(request)
-    return tokens.require(services.authenticate(bearer(request)), {"dispatcher", "admin"}, services.region.name)
-
-
 async def get_crew(request: Request) -> Response:
-    _crew_manager(request)
+    region_caller(request, {"dispatcher", "admin"})
     unit: str = request.path_params["unit"]
-    return json_response({"unit": unit, "members": await _services(request).accounts.crew(unit)})
+    return json_response({"unit": unit, "members": await services_of(request).accounts.crew(unit)})
 
 
 async def set_crew(request: Request) -> Response:
     """A crew change: the members now on the unit; anyone taken off it is signed out of it (sockets close)."""
-    _crew_manager(request)
+    region_caller(request, {"dispatcher", "admin"})
     unit: str = request.path_params["unit"]
     body = await read_body(request, Crew)
-    members = await _services(request).accounts.set_crew(unit, body.members)
+    members = await services_of(request).accounts.set_crew(unit, body.members)
     return json_response({"unit": unit, "members": members})
 
 
@@ -141,10 +125,10 @@ def _number(request: Request, name: str, default: int | None, high: int) -> int 
 async def query_audit(request: Request) -> Response:
     """The audit log, filtered: ``actor``, ``incident``, ``unit``, ``hospital``, ``action``, ``since``, ``until``
     (ISO 8601), ``after`` (a seq, to page), ``limit`` (at most 1000)."""
-    _admin(request)
+    region_caller(request, "admin")
     q = request.query_params
     found = await audit_log.query(
-        _services(request).pool,
+        services_of(request).pool,
         audit_log.AuditQuery(
             actor=q.get("actor"),
             incident=_number(request, "incident", None, 2**53),

@@ -6,6 +6,7 @@ Errors become HTTP statuses here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,15 +37,15 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(encoder.encode(payload), status_code=status, media_type="application/json")
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def _principal(request: Request, role: tokens.Role) -> tokens.Principal:
-    """The caller, who must hold ``role`` for this deployment's region (dispatcher, researcher, admin)."""
-    services = _services(request)
-    return tokens.require(services.authenticate(bearer(request)), role, services.region.name)
+def region_caller(request: Request, roles: tokens.Role | Collection[tokens.Role]) -> tokens.Principal:
+    """The caller, who must hold one of ``roles`` for this deployment's region (dispatcher, researcher, admin)."""
+    services = services_of(request)
+    return tokens.require(services.authenticate(bearer(request)), roles, services.region.name)
 
 
 async def read_body(request: Request, kind: type[T], *, empty: bytes = b"") -> T:
@@ -58,7 +59,7 @@ async def read_body(request: Request, kind: type[T], *, empty: bytes = b"") -> T
 async def openapi_document(request: Request) -> Response:
     """The HTTP API as OpenAPI 3.1 (built once per process from the Structs the handlers decode with)."""
     if not hasattr(request.app.state, "openapi"):
-        request.app.state.openapi = msgspec.json.encode(openapi.document(_services(request).region.hospitals))
+        request.app.state.openapi = msgspec.json.encode(openapi.document(services_of(request).region.hospitals))
     return Response(request.app.state.openapi, media_type="application/json")
 
 
@@ -67,7 +68,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     checks: dict[str, Any] = {}
     try:
         checks["redis"] = await services.live.ping()
@@ -91,7 +92,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def list_hospitals(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     services.authenticate(bearer(request))
     return json_response(
         [
@@ -113,14 +114,14 @@ def bearer(request: Request) -> str | None:
 
 
 async def create_incident(request: Request) -> Response:
-    who = _principal(request, "dispatcher")
+    who = region_caller(request, "dispatcher")
     body = await read_body(request, NewIncident)
-    return json_response(await _services(request).incidents.create(body, actor=who.subject), status=201)
+    return json_response(await services_of(request).incidents.create(body, actor=who.subject), status=201)
 
 
 async def list_incidents(request: Request) -> Response:
-    _principal(request, "dispatcher")
-    return json_response(await _services(request).incidents.list())
+    region_caller(request, "dispatcher")
+    return json_response(await services_of(request).incidents.list())
 
 
 def incident_number(request: Request) -> int:
@@ -131,28 +132,28 @@ def incident_number(request: Request) -> int:
 
 
 async def get_incident(request: Request) -> Response:
-    _principal(request, "dispatcher")
-    return json_response(await _services(request).incidents.get(incident_number(request)))
+    region_caller(request, "dispatcher")
+    return json_response(await services_of(request).incidents.get(incident_number(request)))
 
 
 async def assign_unit(request: Request) -> Response:
-    who = _principal(request, "dispatcher")
+    who = region_caller(request, "dispatcher")
     body = await read_body(request, AssignUnit)
     return json_response(
-        await _services(request).incidents.assign(incident_number(request), body.unit, actor=who.subject)
+        await services_of(request).incidents.assign(incident_number(request), body.unit, actor=who.subject)
     )
 
 
 async def set_destination(request: Request) -> Response:
-    who = _principal(request, "dispatcher")
+    who = region_caller(request, "dispatcher")
     body = await read_body(request, SetDestination)
-    incidents = _services(request).incidents
+    incidents = services_of(request).incidents
     return json_response(await incidents.decide_destination(incident_number(request), body, actor=who.subject))
 
 
 async def get_recommendation(request: Request) -> Response:
-    _principal(request, "dispatcher")
-    recommendation = await _services(request).recommender.update(incident_number(request))
+    region_caller(request, "dispatcher")
+    recommendation = await services_of(request).recommender.update(incident_number(request))
     if recommendation is None:
         raise NotFoundError("incident", request.path_params["incident"])
     return json_response(recommendation)
@@ -160,7 +161,7 @@ async def get_recommendation(request: Request) -> Response:
 
 def _hospital_reader(request: Request) -> str:
     """A dispatcher of the region, or the hospital's own ED staff or system, may read its status."""
-    services = _services(request)
+    services = services_of(request)
     who = services.authenticate(bearer(request))
     hospital: str = request.path_params["hospital"]
     if who.role == "dispatcher":
@@ -188,14 +189,14 @@ def _if_match(request: Request) -> int | None:
 
 
 async def get_hospital_status(request: Request) -> Response:
-    return _tagged(await _services(request).statuses.get(_hospital_reader(request)))
+    return _tagged(await services_of(request).statuses.get(_hospital_reader(request)))
 
 
 async def update_hospital_status(request: Request) -> Response:
     """PATCH: the fields given replace the current ones. PUT: the whole status. ``If-Match`` makes it conditional.
     Only the ED's charge clinician may change it."""
     hospital: str = request.path_params["hospital"]
-    services = _services(request)
+    services = services_of(request)
     who = tokens.require(services.authenticate(bearer(request)), "ed_charge", hospital)
     body = await read_body(request, StatusUpdate)
     status = await services.statuses.update(
@@ -205,8 +206,8 @@ async def update_hospital_status(request: Request) -> Response:
 
 
 async def list_hospital_statuses(request: Request) -> Response:
-    _principal(request, "dispatcher")
-    return json_response(await _services(request).statuses.all())
+    region_caller(request, "dispatcher")
+    return json_response(await services_of(request).statuses.all())
 
 
 async def _region_stream(ws: WebSocket, key: str, feed: str, kind: str) -> None:
@@ -239,14 +240,14 @@ async def units_socket(ws: WebSocket) -> None:
 
 
 async def list_units(request: Request) -> Response:
-    _principal(request, "dispatcher")
-    return json_response(await _services(request).fleet.units())
+    region_caller(request, "dispatcher")
+    return json_response(await services_of(request).fleet.units())
 
 
 async def incident_candidates(request: Request) -> Response:
     """The units that could answer the incident soonest: available first, by driving time, each with why."""
-    _principal(request, "dispatcher")
-    services = _services(request)
+    region_caller(request, "dispatcher")
+    services = services_of(request)
     incident = await services.incidents.get(incident_number(request))
     raw = request.query_params.get("limit", "5")
     if not raw.isdigit() or not 1 <= int(raw) <= 50:
@@ -256,8 +257,8 @@ async def incident_candidates(request: Request) -> Response:
 
 async def unit_route(request: Request) -> Response:
     """The unit's road route from its last position to its incident's destination (for the console's map)."""
-    _principal(request, "dispatcher")
-    services = _services(request)
+    region_caller(request, "dispatcher")
+    services = services_of(request)
     unit: str = request.path_params["unit"]
     found = next((u for u in await services.fleet.units() if u.unit == unit), None)
     if found is None or found.position is None or found.incident is None:
@@ -270,9 +271,9 @@ async def unit_route(request: Request) -> Response:
 
 
 async def region_map(request: Request) -> Response:
-    _principal(request, "dispatcher")
+    region_caller(request, "dispatcher")
     return Response(
-        _services(request).region_map,
+        services_of(request).region_map,
         media_type="application/json",
         headers={"cache-control": "private, max-age=3600"},
     )

@@ -273,3 +273,14 @@ async def test_the_verify_command_finds_a_tampered_entry(
             await conn.execute("UPDATE audit_log SET actor = $2 WHERE seq = $1", victim["seq"], victim["actor"])
             await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     assert (await asyncio.to_thread(_verify, backends)).returncode == 0
+
+
+async def test_an_administrator_revokes_a_session(service: Service) -> None:
+    username = await _account(service, "ed", "upmc-mercy")
+    pair = await _sign_in(service, username)
+    session = pair["refresh_token"].partition(".")[0]
+    revoke = {"kind": "session", "id": session}
+    assert (await call(service, "POST", "/v1/admin/revocations", admin(), revoke)).status_code == 204
+    assert (await call(service, "GET", "/v1/auth/me", pair["access_token"])).status_code == 401
+    refused = await call(service, "POST", "/v1/auth/refresh", None, {"refresh_token": pair["refresh_token"]})
+    assert refused.status_code == 401 and "revoked" in refused.json()["reason"]
