@@ -72,6 +72,7 @@ class RecordTreatment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     dose: str | None = None
     given_at: datetime | None = None
     code: str | None = None  # RxNorm for a drug, SNOMED CT for a procedure
+    code_type: str | None = None  # a drug's NEMSIS CodeType when it is not RxNorm (9924005: SNOMED CT)
 
 
 class RecordEcg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -83,9 +84,12 @@ class RecordEcg(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 class RecordDestination(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Where the patient went and why (eDisposition.20), with the hospital's capabilities (eDisposition.23 codes)."""
 
-    name: str
+    name: str  # "" when a document did not name it (the national data set leaves names out)
     hospital: str | None = None  # the region pack's id; None for an imported record's hospital
     code: str | None = None  # the facility's code, when imported (eDisposition.02)
+    state: str | None = None  # eDisposition.05-.07: state and county (FIPS) and ZIP code
+    county: str | None = None
+    zip: str | None = None
     lat: float | None = None
     lon: float | None = None
     capabilities: tuple[str, ...] = ()
@@ -111,6 +115,7 @@ class CareRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     sex: str | None = None
     chief_complaint: str | None = None
     suspected: str | None = None
+    impression_icd10: str | None = None  # eSituation.11, when read from a document (else from ``suspected``)
     last_known_well: datetime | None = None
     stemi: bool | None = None
     mechanism: str | None = None
@@ -125,6 +130,9 @@ class CareRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     prealert_at: datetime | None = None  # eDisposition.25: the ED's board showed the patient
     acknowledged_at: datetime | None = None
     destination: RecordDestination | None = None
+    transport: str | None = (
+        None  # eDisposition.30 as read from a document; ours: by this unit when it had a destination
+    )
     outcome: Outcome | None = None
 
 

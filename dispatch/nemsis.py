@@ -179,7 +179,7 @@ def _situation(b: _Builder, r: CareRecord) -> None:
     b.value("eSituation.09", None)
     b.value("eSituation.10", None)
     impression = codes.SUSPECTED.get(r.suspected or "")
-    b.value("eSituation.11", impression[2] if impression else None)
+    b.value("eSituation.11", r.impression_icd10 or (impression[2] if impression else None))
     b.value("eSituation.12", None)
     b.value("eSituation.13", codes.ACUITY[r.category][0] if r.category in codes.ACUITY else None)
     b.value("eSituation.18", r.last_known_well)
@@ -303,7 +303,7 @@ def _no_medication(g: _Builder) -> None:
 def _medication(g: _Builder, t: RecordTreatment) -> None:
     g.value("eMedications.01", t.given_at)
     g.value("eMedications.02", codes.OBTAINED_PRIOR_NO)
-    g.value("eMedications.03", t.code, CodeType=codes.RXNORM_CODE_TYPE)
+    g.value("eMedications.03", t.code, CodeType=t.code_type or codes.RXNORM_CODE_TYPE)
     g.value("eMedications.04", None)
     amount = dose(t.dose)
     dosage = g.group("eMedications.DosageGroup")
@@ -335,20 +335,23 @@ def _procedures(b: _Builder, r: CareRecord) -> None:
 def _disposition(b: _Builder, r: CareRecord) -> None:
     d = r.destination
     place = b.group("eDisposition.DestinationGroup")
-    if d is not None:
+    if d is not None and d.name:
         place.value("eDisposition.01", d.name)
-        if d.code:
-            place.value("eDisposition.02", d.code)
-    for name in ("eDisposition.05", "eDisposition.06", "eDisposition.07"):  # destination state, county, ZIP
-        place.value(name, None)
+    if d is not None and d.code:
+        place.value("eDisposition.02", d.code)
+    place.value("eDisposition.05", d.state if d else None)
+    place.value("eDisposition.06", d.county if d else None)
+    place.value("eDisposition.07", d.zip if d else None)
     if d is not None and d.lat is not None and d.lon is not None:
         place.value("eDisposition.09", f"{d.lat:.5f},{d.lon:.5f}")
     transported = d is not None
     outcome = b.group("eDisposition.IncidentDispositionGroup")
+    transport = r.transport or ("4230001" if transported else "4230013")  # by this unit / no transport
     outcome.value("eDisposition.27", "4227001")  # Patient Contact Made
     outcome.value("eDisposition.28", "4228001")  # Patient Evaluated and Care Provided
     outcome.value("eDisposition.29", "4229001")  # Initiated and Continued Primary Care
-    outcome.value("eDisposition.30", "4230001" if transported else "4230013")  # Transport by this unit / none
+    outcome.value("eDisposition.30", transport)
+    transported = transport in ("4230001", "4230003")
     na = codes.NOT_RECORDED if transported else codes.NOT_APPLICABLE
     b.value("eDisposition.16", "4216005" if transported else None, nv=na)  # Ground-Ambulance
     b.value("eDisposition.17", codes.TRANSPORT_MODE.get(r.priority or 0) if transported else None, nv=na)

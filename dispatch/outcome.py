@@ -46,7 +46,7 @@ class OutcomeReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """An ED outcome as stored and shown: the report, who gave it, when, and the intervals from the door."""
 
-    incident: int
+    incident: int | None  # None when read from another system's record
     hospital: str
     disposition: Disposition
     diagnosis: str
