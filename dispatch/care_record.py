@@ -166,7 +166,7 @@ def capabilities(h: Hospital) -> tuple[str, ...]:
 
 def vitals_of(v: Vitals | Mapping[str, Any], *, taken_at: datetime | None = None) -> RecordVitals:
     values = msgspec.structs.asdict(v) if isinstance(v, Vitals) else dict(v)
-    picked = {name: values.get(name) for name in _VITALS_FIELDS}
+    picked: dict[str, Any] = {name: values.get(name) for name in _VITALS_FIELDS}
     gcs = clinical.gcs_total(eye=picked["gcs_eye"], verbal=picked["gcs_verbal"], motor=picked["gcs_motor"])
     rts = clinical.rts(gcs=gcs, sbp=picked["sbp"], rr=picked["rr"])
     return RecordVitals(
@@ -186,7 +186,7 @@ def _stroke(vitals: list[RecordVitals], assessment: Assessment) -> None:
         return
     score = assessment.race if scale == "race" else assessment.lams
     assert score is not None
-    scored = {
+    scored: dict[str, Any] = {
         "stroke_scale": scale,
         "stroke_score": score,
         "stroke_positive": score >= codes.STROKE_SCALE_POSITIVE[scale],
@@ -290,6 +290,7 @@ def build(
             reasons=chosen,
         )
     age = assessed.get("age_years")
+    stated: dict[str, Any] = {name: tuple(v) if isinstance(v, tuple) else v for name, v in assessed.items()}
     return CareRecord(
         record_id=f"prealert-{incident.id}",
         uuid=_uuid(incident.region, incident.id),
@@ -311,7 +312,7 @@ def build(
         acknowledged_at=acknowledged_at,
         destination=destination,
         outcome=outcome,
-        **{name: tuple(v) if isinstance(v, tuple) else v for name, v in assessed.items()},
+        **stated,
     )
 
 

@@ -28,10 +28,10 @@ from dispatch.recommend import Recommender
 from dispatch.region import Region
 
 _FOLLOWED: Final = "4220019"  # eDisposition.20 "Protocol": the destination the protocol's ranking recommended
-_COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destination, decision"
+COLUMNS = "id, region, created_at, lat, lon, complaint, priority, unit, destination, decision"
 
 
-def _state(row: asyncpg.Record) -> IncidentState:
+def state_of(row: asyncpg.Record) -> IncidentState:
     return IncidentState(
         id=row["id"],
         region=row["region"],
@@ -59,7 +59,7 @@ class Incidents:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"INSERT INTO incidents (region, lat, lon, complaint, priority) VALUES ($1, $2, $3, $4, $5) "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 self._region.name,
                 body.location.lat,
                 body.location.lon,
@@ -68,7 +68,7 @@ class Incidents:
             )
             assert row is not None
             await self._log(conn, row["id"], actor, "created", {"priority": body.priority})
-            state = await self._publish(_state(row))
+            state = await self._publish(state_of(row))
         await self._live.activate(self._region.name, state.id, True)
         self._recommender.schedule(state.id)
         return state
@@ -129,17 +129,17 @@ class Incidents:
         return await self._change(incident, "destination", body.hospital, actor, detail, record)
 
     async def get(self, incident: int) -> IncidentState:
-        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1", incident)
+        row = await self._pool.fetchrow(f"SELECT {COLUMNS} FROM incidents WHERE id = $1", incident)
         if row is None:
             raise NotFoundError("incident", str(incident))
-        return _state(row)
+        return state_of(row)
 
     async def list(self) -> list[IncidentState]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM incidents WHERE region = $1 ORDER BY id DESC LIMIT 500",
+            f"SELECT {COLUMNS} FROM incidents WHERE region = $1 ORDER BY id DESC LIMIT 500",
             self._region.name,
         )
-        return [_state(r) for r in rows]
+        return [state_of(r) for r in rows]
 
     async def _change(
         self,
@@ -155,7 +155,7 @@ class Incidents:
             if also is not None:
                 await also(conn)
             row = await conn.fetchrow(
-                f"UPDATE incidents SET {column} = $2 WHERE id = $1 AND region = $3 RETURNING {_COLUMNS}",
+                f"UPDATE incidents SET {column} = $2 WHERE id = $1 AND region = $3 RETURNING {COLUMNS}",
                 incident,
                 value,
                 self._region.name,
@@ -165,7 +165,7 @@ class Incidents:
             await self._log(conn, incident, actor, f"{column}_set", detail)
             # Published while the row is locked: two changes reach Redis in the order PostgreSQL made them,
             # and a Redis failure rolls the change back.
-            state = await self._publish(_state(row))
+            state = await self._publish(state_of(row))
         self._recommender.schedule(incident)
         return state
 

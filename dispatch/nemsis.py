@@ -9,6 +9,7 @@ Times are sent in UTC with an explicit ``+00:00`` offset (the XSD requires an of
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -70,13 +71,25 @@ def _number(value: float) -> str:
 
 
 def render(record: CareRecord, agency: Agency) -> bytes:
-    root = etree.Element(_N + "EMSDataSet", nsmap={None: NEMSIS_NS, "xsi": _XSI})
+    return render_many([record], agency)
+
+
+def render_many(records: Sequence[CareRecord], agency: Agency) -> bytes:
+    """One EMSDataSet document: the agency's header, then a PatientCareReport per record (at least one)."""
+    if not records:
+        raise ValueError("an EMSDataSet holds at least one PatientCareReport")
+    root = etree.Element(_N + "EMSDataSet", nsmap={None: NEMSIS_NS, "xsi": _XSI})  # type: ignore[dict-item]
     header = _Builder(etree.SubElement(root, _N + "Header"))
     demographic = header.group("DemographicGroup")
     demographic.value("dAgency.01", agency.state_id)
     demographic.value("dAgency.02", agency.number)
     demographic.value("dAgency.04", agency.state)
-    pcr = header.group("PatientCareReport")
+    for record in records:
+        _report(header.group("PatientCareReport"), record, agency)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _report(pcr: _Builder, record: CareRecord, agency: Agency) -> None:
     pcr.node.set("UUID", record.uuid)
     _record(pcr.group("eRecord"), record)
     _response(pcr.group("eResponse"), record, agency)
@@ -102,7 +115,6 @@ def render(record: CareRecord, agency: Agency) -> bytes:
     _procedures(pcr.group("eProcedures"), record)
     _disposition(pcr.group("eDisposition"), record)
     _outcome(pcr.group("eOutcome"), record)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _record(b: _Builder, r: CareRecord) -> None:

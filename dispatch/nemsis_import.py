@@ -23,7 +23,7 @@ from dispatch.outcome import Outcome
 _NS: Final = {"n": NEMSIS_NS}
 _ETIMES_FROM_NEMSIS: Final = {element: ours for ours, element in codes.ETIMES.items()}
 _PROCEDURE_KIND: Final = {code: kind for kind, (code, _) in codes.PROCEDURES.items() if kind != "other"}
-_RXNORM_NAME: Final = {code: name for code, name in codes.RXNORM.values()}
+_RXNORM_NAME: Final = dict(codes.RXNORM.values())
 _DOSE_UNIT_WORDS: Final = {code: words for words, code in reversed(codes.DOSE_UNITS.items())}
 _EMERGENT: Final = ("2223001", "2223007")  # eResponse.23: Emergent, Non-Emergent Upgraded to Emergent
 

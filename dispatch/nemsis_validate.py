@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal, cast
 
 from lxml import etree
 
@@ -63,7 +63,7 @@ def parse(document: bytes) -> etree._ElementTree:
         tree = etree.ElementTree(etree.fromstring(document, parser))
     except etree.XMLSyntaxError as exc:
         raise NemsisDocumentError(f"not well-formed XML: {exc}") from None
-    if tree.docinfo.doctype:
+    if cast(Any, tree.docinfo).doctype:  # lxml-stubs do not know doctype
         raise NemsisDocumentError("a document type declaration (DTD) is not accepted")
     return tree
 

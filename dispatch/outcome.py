@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from dispatch.errors import ProtocolError
+from dispatch.protocol import EdOutcome
 from dispatch.text import ShortText
 
 Disposition = Literal["admitted", "cath_lab", "thrombolysed", "transferred", "discharged", "died"]
@@ -102,4 +103,19 @@ def check(
         note=report.note,
         at=now,
         by=by,
+    )
+
+
+def frame(outcome: Outcome) -> EdOutcome:
+    """The outcome as pushed to the crew's tablet."""
+    assert outcome.incident is not None
+    return EdOutcome(
+        incident=outcome.incident,
+        hospital=outcome.hospital,
+        disposition=DISPOSITION_WORDS[outcome.disposition],
+        diagnosis=outcome.diagnosis,
+        diagnosis_icd10=outcome.diagnosis_icd10,
+        door_to_balloon_min=outcome.door_to_balloon_min,
+        door_to_needle_min=outcome.door_to_needle_min,
+        at=outcome.at,
     )

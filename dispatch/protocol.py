@@ -7,7 +7,8 @@ units are in the field's description and, where a field could be read two ways, 
 Tablet -> server: ``vitals``, ``assessment``, ``position``, ``status``, ``ecg12`` (each with the unit's own ``seq``)
 and ``strip`` (live waveform chunks: unsequenced, droppable). Text frames are JSON; binary frames are msgpack of the
 same structures.
-Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``, ``patient``, ``recommendation``, ``ed_ack``.
+Server -> tablet: ``hello``, ``ack``, ``error``, ``assignment``, ``patient``, ``recommendation``, ``ed_ack``,
+``ed_outcome``.
 Server -> dashboard: ``feed_hello``, ``event``, ``reset``, ``error``.
 The generated JSON Schema lives in ``docs/protocol.schema.json`` (``prealert schema``).
 """
@@ -321,6 +322,20 @@ class Handover(Frame, frozen=True, kw_only=True, tag="handover"):
     by: str
 
 
+class EdOutcome(Frame, frozen=True, kw_only=True, tag="ed_outcome"):
+    """What became of the crew's patient, as the receiving ED reported it (``GET /v1/units/{unit}/history`` has
+    the whole list): disposition, ED diagnosis, and the intervals from the door."""
+
+    incident: IncidentId
+    hospital: HospitalId
+    disposition: str
+    diagnosis: str
+    diagnosis_icd10: str | None = None
+    door_to_balloon_min: float | None = None
+    door_to_needle_min: float | None = None
+    at: UtcTime
+
+
 # Derived state pushed with each event ----------
 class News2View(Struct, frozen=True, kw_only=True):
     score: int
@@ -522,7 +537,7 @@ class Candidate(Struct, frozen=True, kw_only=True):
 
 DispatchEvent = RecommendationUpdate | HospitalStatusChanged | UnitUpdate
 
-ServerToTablet = Hello | Ack | Error | Assignment | Patient | RecommendationUpdate | EdAck
+ServerToTablet = Hello | Ack | Error | Assignment | Patient | RecommendationUpdate | EdAck | EdOutcome
 ServerToDashboard = FeedHello | FeedEvent | Reset | Error | StripChunk
 
 tablet_decoder: Final = msgspec.json.Decoder(TabletFrame)

@@ -21,6 +21,7 @@ from dispatch.jwks import JwksKeys
 from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
 from dispatch.recommend import Recommender
+from dispatch.records import Records
 from dispatch.region import Region
 from dispatch.revocation import Revocations
 from dispatch.roads import TravelTimes
@@ -52,6 +53,7 @@ class Services:
     accounts: Accounts
     audit: AuditLog
     exports: Exports
+    records: Records
     external: tokens.ExternalIssuer | None = None  # an identity provider whose tokens are accepted too
     provider_keys: JwksKeys | None = None  # its signing keys, refreshed in the background
 

@@ -63,6 +63,11 @@ class Settings:
     oidc_audience: str = "prealert"
     # Research exports
     export_k: int = 5  # k-anonymity over the quasi-identifiers
+    # NEMSIS exports: who reports (dAgency.01 the state's agency id, .02 the agency number, .04 the state's FIPS code)
+    nemsis_agency_id: str = "PA-PREALERT"
+    nemsis_agency_number: str = "prealert-demo"
+    nemsis_state: str = "42"  # Pennsylvania
+    crew_history: timedelta = timedelta(hours=72)  # how far back a crew's tablet lists its patients and outcomes
     # Demo
     print_tokens: bool = True
     token_ttl: timedelta = timedelta(hours=12)
@@ -126,6 +131,9 @@ class Settings:
             oidc_issuer=get("OIDC_ISSUER"),
             oidc_audience=get("OIDC_AUDIENCE") or base.oidc_audience,
             export_k=int(get("EXPORT_K") or base.export_k),
+            nemsis_agency_id=get("NEMSIS_AGENCY_ID") or base.nemsis_agency_id,
+            nemsis_agency_number=get("NEMSIS_AGENCY_NUMBER") or base.nemsis_agency_number,
+            nemsis_state=get("NEMSIS_STATE") or base.nemsis_state,
             log_level=get("LOG_LEVEL") or base.log_level,
             mllp_port=int(port) if (port := get("MLLP_PORT")) else None,
             mllp_ed_location=get("MLLP_ED_LOCATION") or base.mllp_ed_location,

@@ -20,6 +20,7 @@ from dispatch import derive, pg, tokens
 from dispatch.errors import AuthError
 from dispatch.ingest import seq_taken
 from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
+from dispatch.outcome import frame as outcome_frame
 from dispatch.protocol import (
     Ack,
     Assignment,
@@ -189,6 +190,10 @@ class TabletSession:
                     continue
                 if kind == "patient":
                     await self.send_patient(number, pending=queue)
+                    continue
+                if kind == "outcome":
+                    if (outcome := await self.services.records.latest_outcome(number)) is not None:
+                        await self.send(outcome_frame(outcome))
                     continue
                 incident = await self._incident(number)
                 if incident is None:

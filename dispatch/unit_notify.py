@@ -17,7 +17,7 @@ from dispatch.live import PREFIX
 
 log = logging.getLogger("prealert.notify")
 _PATTERN = f"{PREFIX}unit:*:notify"
-Notice = tuple[str, int]  # ("assignment" | "recommendation" | "ack" | "patient", incident)
+Notice = tuple[str, int]  # ("assignment" | "recommendation" | "ack" | "patient" | "outcome", incident)
 
 
 class UnitNotifier:

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from dispatch import tokens
+from dispatch import derive, fhir, tokens
 from dispatch.errors import ForbiddenError, ProtocolError
-from dispatch.protocol import Acknowledge
+from dispatch.http_guard import audit_note
+from dispatch.outcome import OutcomeReport
+from dispatch.outcome import check as check_outcome
+from dispatch.protocol import Acknowledge, incident_decoder
+from dispatch.records_web import fhir_response
 from dispatch.services import Services
 from dispatch.web import bearer, incident_number, json_response, read_body
 from hospital_gateway import edxl
@@ -54,6 +59,49 @@ async def acknowledge(request: Request) -> Response:
 async def transfer(request: Request) -> Response:
     desk, hospital, who = _desk(request)
     return json_response(await desk.transfer(hospital, await _patient(request, hospital), actor=who.subject))
+
+
+async def outcome(request: Request) -> Response:
+    """The ED's outcome for a patient it took over (any time after the handover: outcomes come later). Stored (a
+    later post corrects an earlier one), pushed to the crew's tablet, and part of the exported record."""
+    services: Services = request.app.state.services
+    _, hospital, who = _desk(request, tokens.ED_STAFF | {"hospital_system"})
+    incident = incident_number(request)
+    report = await read_body(request, OutcomeReport)
+    arrived = await services.records.handed_over_to(incident, hospital)
+    stored = check_outcome(
+        report, incident=incident, hospital=hospital, arrived_at=arrived, now=services.clock(), by=who.subject
+    )
+    await services.records.save_outcome(stored)
+    state, _ = await services.live.incident_inputs(incident)
+    unit = incident_decoder.decode(state).unit if state else None
+    if unit is not None:
+        await services.live.notify_unit(unit, "outcome", incident)
+    audit_note(request, incident=incident, hospital=hospital)
+    return json_response(stored, 201)
+
+
+async def patient_fhir(request: Request) -> Response:
+    """The inbound patient's record as a FHIR R4 Bundle, while this ED may see the patient."""
+    services: Services = request.app.state.services
+    _, hospital, _ = _desk(request, tokens.ED_STAFF | {"hospital_system"})
+    incident = await _patient(request, hospital)
+    record = await services.records.of_incident(incident, now=services.clock())
+    return fhir_response(fhir.bundle(record))
+
+
+async def prealert_fhir(request: Request) -> Response:
+    """The pre-alert as a FHIR message (MessageHeader event ``prealert``) for this ED's EHR, while the patient is
+    inbound (or recently handed over): the same mapping as the record, with the ATMISTER handover and the ETA."""
+    services: Services = request.app.state.services
+    _, hospital, _ = _desk(request, tokens.ED_STAFF | {"hospital_system"})
+    incident = await _patient(request, hospital)
+    now = services.clock()
+    record = await services.records.of_incident(incident, now=now)
+    _, raw_latest = await services.live.incident_inputs(incident)
+    latest = msgspec.json.decode(raw_latest) if raw_latest else {}
+    view = derive.derived(latest, now)
+    return fhir_response(fhir.prealert_message(record, atmister=view.atmister, eta_s=view.eta_s, now=now))
 
 
 async def today(request: Request) -> Response:
@@ -115,6 +163,9 @@ def routes() -> list[BaseRoute]:
         Route("/v1/hospitals/{hospital}/incidents", today),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/ack", acknowledge, methods=["POST"]),
         Route("/v1/hospitals/{hospital}/incidents/{incident}/transfer", transfer, methods=["POST"]),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/outcome", outcome, methods=["POST"]),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/fhir", patient_fhir),
+        Route("/v1/hospitals/{hospital}/incidents/{incident}/prealert.fhir", prealert_fhir),
         Route("/v1/hospitals/{hospital}/status.edxl", import_edxl, methods=["PUT", "POST"]),
         Route("/v1/hospitals/{hospital}/status.edxl", export_edxl, methods=["GET"]),
         Route("/dashboard", dashboard),

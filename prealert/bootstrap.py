@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from dispatch import pg, region, region_map, research_web, roads, security_web, tokens, web
+from dispatch import pg, records_web, region, region_map, research_web, roads, security_web, tokens, web
 from dispatch.accounts import Accounts
 from dispatch.accounts import Limits as AccountLimits
 from dispatch.audit_log import AuditLog
@@ -29,6 +29,7 @@ from dispatch.ingest import Ingest
 from dispatch.jwks import JwksKeys
 from dispatch.live import Live, dispatch_key, feed_key, units_feed_key
 from dispatch.recommend import Recommender
+from dispatch.records import Records
 from dispatch.revocation import Revocations
 from dispatch.roads import TravelTimes
 from dispatch.services import Services
@@ -120,6 +121,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         provider_keys=provider[1] if provider else None,
         audit=AuditLog(pool),
         exports=Exports(pool=pool, region=the_region.name, default_k=settings.export_k, clock=utc_now),
+        records=Records(pool=pool, region=the_region),
         accounts=Accounts(
             pool=pool,
             redis=redis,
@@ -182,7 +184,7 @@ async def _mllp_listener(settings: Settings, services: Services) -> asyncio.Abst
 
 def all_routes() -> list[BaseRoute]:
     """Every route of the service: dispatch's, identity and oversight, research, and the hospital gateway's."""
-    return web.routes() + security_web.routes() + research_web.routes() + gateway_web.routes()
+    return web.routes() + security_web.routes() + research_web.routes() + records_web.routes() + gateway_web.routes()
 
 
 def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Starlette:
