@@ -129,7 +129,8 @@ def prealert_message(
         "reason": {"coding": [_coding(NEMSIS_ALERT, record.prealert, alert)]},
         "focus": [_ref(encounter["id"]), _ref(communication["id"])],
     }
-    resources = [header, communication, patient, encounter, *observations, *conditions, *destination]
+    places = list(_scene_and_ambulance(record, ids))
+    resources = [header, communication, patient, encounter, *observations, *conditions, *places, *destination]
     return {
         "resourceType": "Bundle",
         "id": ids("prealert-bundle", _time(now)),
@@ -157,6 +158,7 @@ def _resources(r: CareRecord, ids: _Ids) -> Iterator[dict[str, Any]]:
         yield from _observations(v, ids, encounter["id"], patient["id"])
     yield from _suspected(r, ids, patient["id"], encounter["id"])
     yield from _treatments(r, ids, patient["id"], encounter["id"])
+    yield from _scene_and_ambulance(r, ids)
     yield from _destination(r, ids)
     yield from _outcome(r, ids, patient["id"], encounter["id"])
 
@@ -205,12 +207,7 @@ def _encounter(r: CareRecord, ids: _Ids) -> dict[str, Any]:
         ],
     }
     locations = []
-    for where, start, end in _LOCATION_PERIODS:
-        period = _period(r, start, end)
-        if not period:
-            continue
-        if where == "destination" and r.destination is None:
-            continue
+    for where, period in _places(r):
         locations.append(
             {
                 "location": _ref(ids("location", where)) | {"display": _location_name(r, where)},
@@ -223,6 +220,34 @@ def _encounter(r: CareRecord, ids: _Ids) -> dict[str, Any]:
     if r.destination is not None:
         encounter["hospitalization"] = {"destination": _ref(ids("location", "destination"))}
     return encounter
+
+
+def _places(r: CareRecord) -> Iterator[tuple[str, dict[str, str]]]:
+    """The places the encounter was at, with when: the scene, the ambulance, the destination."""
+    for where, start, end in _LOCATION_PERIODS:
+        period = _period(r, start, end)
+        if period and (where != "destination" or r.destination is not None):
+            yield where, period
+
+
+def _scene_and_ambulance(r: CareRecord, ids: _Ids) -> Iterator[dict[str, Any]]:
+    """Location resources for the scene and the ambulance, when the encounter was there (the destination's own
+    Location comes with its Organization)."""
+    for where, _ in _places(r):
+        if where == "destination":
+            continue
+        location: dict[str, Any] = {"resourceType": "Location", "id": ids("location", where)}
+        location["name"] = _location_name(r, where)
+        if where == "scene":
+            location["mode"] = "instance"
+            if r.scene_lat is not None and r.scene_lon is not None:
+                location["position"] = {"latitude": r.scene_lat, "longitude": r.scene_lon}
+        else:
+            location["mode"] = "kind"
+            location["physicalType"] = {
+                "coding": [_coding("http://terminology.hl7.org/CodeSystem/location-physical-type", "ve", "Vehicle")]
+            }
+        yield location
 
 
 def _location_name(r: CareRecord, where: str) -> str:
