@@ -14,6 +14,7 @@ import msgspec
 
 from dispatch.capacity import StatusUpdate
 from dispatch.exports import Decision, ExportRequest
+from dispatch.outcome import OutcomeReport
 from dispatch.protocol import Acknowledge, AssignUnit, NewIncident, SetDestination
 from dispatch.security_types import Crew, NewAccount, Refresh, Revocation, SignIn
 
@@ -32,6 +33,7 @@ _INT: Final = {"type": "integer", "minimum": 1, "maximum": 2**53}
 _TIME: Final = {"type": "string", "format": "date-time"}
 DISPATCH: Final = ("dispatcher",)
 ED: Final = ("ed", "ed_charge")
+RECORDS: Final = ("dispatcher", "admin")
 OPERATIONS: Final[tuple[Op, ...]] = (
     Op("GET", "/healthz", "Liveness"),
     Op("GET", "/openapi.json", "This document"),
@@ -119,6 +121,38 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         ("researcher",),
         query={"format": {"type": "string", "enum": ["csv", "parquet"]}},
     ),
+    Op(
+        "POST",
+        "/v1/hospitals/{hospital}/incidents/{incident}/outcome",
+        "The ED's outcome for a patient it took over (pushed to the crew)",
+        (*ED, "hospital_system"),
+        OutcomeReport,
+    ),
+    Op(
+        "GET",
+        "/v1/hospitals/{hospital}/incidents/{incident}/fhir",
+        "The patient as a FHIR R4 Bundle",
+        (*ED, "hospital_system"),
+    ),
+    Op(
+        "GET",
+        "/v1/hospitals/{hospital}/incidents/{incident}/prealert.fhir",
+        "The pre-alert as a FHIR message",
+        (*ED, "hospital_system"),
+    ),
+    Op("GET", "/v1/incidents/{incident}/nemsis.xml", "A closed incident as NEMSIS v3.5.1", RECORDS),
+    Op("GET", "/v1/incidents/{incident}/fhir", "An incident as a FHIR R4 Bundle", RECORDS),
+    Op(
+        "GET",
+        "/v1/records/nemsis.xml",
+        "Every incident closed in a period, as one NEMSIS document",
+        RECORDS,
+        query={"from": _TIME, "to": _TIME},
+    ),
+    Op("POST", "/v1/records/nemsis", "Import a NEMSIS v3.5.1 EMSDataSet (validated)", RECORDS, "application/xml"),
+    Op("GET", "/v1/records/{record}/nemsis.xml", "An imported record as NEMSIS", RECORDS),
+    Op("GET", "/v1/records/{record}/fhir", "An imported record as a FHIR R4 Bundle", RECORDS),
+    Op("GET", "/v1/units/{unit}/history", "The crew's recent patients and their ED outcomes", ("paramedic",)),
 )
 
 
@@ -126,6 +160,7 @@ def _parameters(op: Op, hospitals: list[str]) -> list[dict[str, Any]]:
     shapes: dict[str, dict[str, Any]] = {
         "incident": _INT,
         "export": _INT,
+        "record": _INT,
         "unit": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
         "hospital": {"type": "string", "enum": hospitals},
         "username": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"},

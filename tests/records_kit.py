@@ -32,6 +32,7 @@ T0: Final = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 AGENCY: Final = nemsis.Agency(state_id="PA-TEST", number="prealert-test", state="42")
 NEMSIS_CASES: Final = Path(__file__).parent / "data" / "nemsis"
 NS: Final = {"n": "http://www.nemsis.org"}
+PCR: Final = "n:Header/n:PatientCareReport/"
 
 
 def region() -> Region:

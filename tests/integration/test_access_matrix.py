@@ -87,6 +87,16 @@ HTTP: Final[list[Row]] = [
     Row("PUT", "/v1/hospitals/{hospital}/status.edxl", {"ed_charge", "hospital_system"}, "<not-xml"),
     Row("POST", "/v1/hospitals/{hospital}/status.edxl", {"ed_charge", "hospital_system"}, "<not-xml"),
     Row("GET", "/v1/hospitals/{hospital}/status.edxl", {*ED_STAFF, "hospital_system"}),  # type: ignore[arg-type]
+    Row("POST", "/v1/hospitals/{hospital}/incidents/{incident}/outcome", {*ED_STAFF, "hospital_system"}, {"bogus": 1}),  # type: ignore[arg-type]
+    Row("GET", "/v1/hospitals/{hospital}/incidents/{incident}/fhir", {*ED_STAFF, "hospital_system"}),  # type: ignore[arg-type]
+    Row("GET", "/v1/hospitals/{hospital}/incidents/{incident}/prealert.fhir", {*ED_STAFF, "hospital_system"}),  # type: ignore[arg-type]
+    Row("GET", "/v1/incidents/{incident}/nemsis.xml", {"dispatcher", "admin"}),
+    Row("GET", "/v1/incidents/{incident}/fhir", {"dispatcher", "admin"}),
+    Row("GET", "/v1/records/nemsis.xml", {"dispatcher", "admin"}),
+    Row("POST", "/v1/records/nemsis", {"dispatcher", "admin"}, "<not-xml"),
+    Row("GET", "/v1/records/{record}/nemsis.xml", {"dispatcher", "admin"}),
+    Row("GET", "/v1/records/{record}/fhir", {"dispatcher", "admin"}),
+    Row("GET", "/v1/units/{unit}/history", {"paramedic"}),
 ]
 
 SOCKETS: Final[list[tuple[str, set[tokens.Role]]]] = [
@@ -133,6 +143,7 @@ class World:
             hospital=self.scene.hospital,
             username="nobody-such",
             export="999999",
+            record="999999",
         )
 
 

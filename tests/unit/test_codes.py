@@ -229,7 +229,7 @@ def test_prealert_by_category(category: str, age: int | None, code: str, words: 
 
 
 def test_prealert_words_are_the_standards() -> None:
-    assert codes.PREALERT_WORDS == enumeration("eDisposition.24")
+    assert enumeration("eDisposition.24") == codes.PREALERT_WORDS
 
 
 def test_hospital_capabilities() -> None:
