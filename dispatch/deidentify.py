@@ -48,6 +48,7 @@ class ClosedIncident:
     first_vitals: dict[str, Any]
     followed_recommendation: bool | None
     complaint: str = ""  # free text: never exported
+    outcome: dict[str, Any] | None = None  # the ED's latest outcome report (dispatch.outcome.Outcome as JSON)
 
 
 def _minutes(start: datetime | None, end: datetime | None) -> float | None:
@@ -68,6 +69,9 @@ FIELDS: Final[dict[str, str]] = {
     "call_to_door_min": "minutes from the call to arrival at the ED",
     "prealert_lead_min": "minutes from the ED's acknowledgement to the patient's arrival",
     "door_to_handover_min": "minutes from arrival to transfer of care (offload)",
+    "ed_disposition": "the ED's outcome: admitted, cath_lab, thrombolysed, transferred, discharged or died",
+    "door_to_balloon_min": "minutes from arrival at the ED to the balloon (cath lab)",
+    "door_to_needle_min": "minutes from arrival at the ED to the thrombolytic",
     "first_hr": "first heart rate, /min",
     "first_sbp": "first systolic blood pressure, mmHg",
     "first_spo2": "first SpO2, %",
@@ -135,6 +139,8 @@ def _value(name: str, r: ClosedIncident, shift: timedelta) -> Any:
             return _minutes(r.arrived_at, r.transferred_at)
         case "first_gcs":
             return _gcs(v)
+        case "ed_disposition" | "door_to_balloon_min" | "door_to_needle_min":
+            return (r.outcome or {}).get(name.removeprefix("ed_"))
         case _:
             return v.get(name.removeprefix("first_"))
 

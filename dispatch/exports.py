@@ -51,7 +51,8 @@ SELECT i.id, i.unit, i.created_at, i.lat, i.lon, i.priority, i.destination, i.co
        (SELECT e.body FROM events e WHERE e.incident_id = i.id AND e.type = 'assessment'
         ORDER BY e.id DESC LIMIT 1) AS assessment,
        (SELECT e.body FROM events e WHERE e.incident_id = i.id AND e.type = 'vitals'
-        ORDER BY e.taken_at, e.id LIMIT 1) AS first_vitals
+        ORDER BY e.taken_at, e.id LIMIT 1) AS first_vitals,
+       (SELECT o.body FROM ed_outcomes o WHERE o.incident_id = i.id ORDER BY o.id DESC LIMIT 1) AS outcome
 FROM incidents i
 JOIN LATERAL (SELECT * FROM handovers h WHERE h.incident_id = i.id ORDER BY h.id DESC LIMIT 1) h ON true
 WHERE i.region = $1 AND i.created_at >= $2 AND i.created_at < $3
@@ -80,6 +81,7 @@ def _closed(row: Any) -> ClosedIncident:
         first_vitals=msgspec.json.decode(row["first_vitals"]) if row["first_vitals"] else {},
         followed_recommendation=(not decision["override"]) if decision else None,
         complaint=row["complaint"],
+        outcome=msgspec.json.decode(row["outcome"]) if row["outcome"] else None,
     )
 
 

@@ -168,3 +168,29 @@ def test_unknown_fields_and_small_k_are_refused() -> None:
         deidentify(_records(3), ["name"], key=b"k" * 32, k=5)
     with pytest.raises(ValueError, match="at least 2"):
         deidentify(_records(3), ["sex"], key=b"k" * 32, k=1)
+
+
+def test_ed_outcomes_are_usable_in_research_exports() -> None:
+    import dataclasses
+
+    records = [
+        dataclasses.replace(
+            r,
+            age_years=50,
+            sex="male",
+            lat=40.44,
+            lon=-79.99,
+            destination="upmc-mercy",
+            outcome={"disposition": "cath_lab", "door_to_balloon_min": 40.0 + i, "door_to_needle_min": None}
+            if i % 2 == 0
+            else None,
+        )
+        for i, r in enumerate(_records(10))
+    ]
+    export = deidentify(
+        records, ["age_band", "ed_disposition", "door_to_balloon_min", "door_to_needle_min"], key=b"k" * 32, k=5
+    )
+    given = sorted(row["door_to_balloon_min"] for row in export.rows if row["ed_disposition"] == "cath_lab")
+    assert given == [40.0, 42.0, 44.0, 46.0, 48.0]
+    assert [row["door_to_balloon_min"] for row in export.rows if row["ed_disposition"] is None] == [None] * 5
+    assert all(row["door_to_needle_min"] is None for row in export.rows)
