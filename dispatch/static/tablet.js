@@ -189,6 +189,7 @@ function onFrame(frame) {
   else if (frame.type === "recommendation") showRecommendation(frame);
   else if (frame.type === "patient") onPatient(frame);
   else if (frame.type === "ed_ack") { state.edAck = frame; putMeta("edAck", frame); showEdAck(); }
+  else if (frame.type === "ed_outcome") { loadHistory(frame); }
 }
 // hello: the server holds seqs up to last_seq for this unit, and this tablet cannot tell whether a waiting message at
 // or below it is its own (stored, its ack lost) or another device's (a tablet switch, storage cleared). So each of
@@ -198,6 +199,7 @@ async function onHello(hello) {
   const ws = state.ws;
   const last = Number(hello.last_seq) || 0;
   setIncident(hello.incident || null, true);
+  loadHistory(null);
   state.nextSeq = Math.max(state.nextSeq, last + 1);
   const stale = state.outbox.filter(e => e.seq <= last).sort((a, b) => a.seq - b.seq);
   for (const entry of stale) { entry.seq = state.nextSeq; state.nextSeq += 1; }
@@ -277,6 +279,30 @@ function showRecommendation(frame) {
   const why = el("ul", { className: "reasons" });
   for (const reason of top.reasons) why.appendChild(el("li", {}, reason));
   box.append(why);
+}
+// The crew's history: their recent patients and what the ED reported of them (GET /v1/units/{unit}/history).
+const DISPOSITIONS = { admitted: "admitted", cath_lab: "to the cath lab", thrombolysed: "thrombolysed",
+                       transferred: "transferred", discharged: "discharged", died: "died" };
+async function loadHistory(latest) {
+  if (latest) $("history-news").textContent = "Outcome for incident " + latest.incident + ": " + latest.disposition +
+    " — " + latest.diagnosis;
+  if (!TOKEN) return;
+  try {
+    const response = await fetch("/v1/units/" + encodeURIComponent(UNIT) + "/history",
+                                 { headers: { authorization: "Bearer " + TOKEN } });
+    if (!response.ok) return;
+    const list = $("history-list");
+    list.replaceChildren();
+    for (const h of await response.json()) {
+      const o = h.outcome;
+      const words = o ? (DISPOSITIONS[o.disposition] || o.disposition) + " — " + o.diagnosis +
+        (o.door_to_balloon_min != null ? " · door-to-balloon " + o.door_to_balloon_min + " min" : "") +
+        (o.door_to_needle_min != null ? " · door-to-needle " + o.door_to_needle_min + " min" : "")
+        : (h.transferred_at ? "handed over; no outcome yet" : "in progress");
+      list.append(el("li", {}, "#" + h.incident + " " + (h.destination_name || "no destination") + ": " + words));
+    }
+    if (!list.children.length) list.append(el("li", { className: "unit" }, "no patients in the last 72 h"));
+  } catch (e) { /* offline: the list stays as it was */ }
 }
 function showEdAck() {
   const ack = state.edAck;
