@@ -18,7 +18,7 @@ from lxml import etree
 
 NEMSIS_NS: Final = "http://www.nemsis.org"
 _SVRL: Final = "{http://purl.oclc.org/dsdl/svrl}"
-_LOCK = threading.Lock()  # one Saxon processor per process; its transforms are run one at a time
+_LOCK = threading.Lock()  # one schema and one Saxon processor per process: one validation at a time
 
 
 def standards() -> Path:
@@ -118,11 +118,11 @@ def _level(role: str | None) -> Literal["error", "warning", "info"]:
 def validate(document: bytes) -> Report:
     """Both validators; the Schematron runs only on a document the XSD accepts (its rules assume the structure)."""
     tree = parse(document)
-    schema = _schema()
-    if not schema.validate(tree):
-        return Report(tuple(f"line {e.line}: {e.message}" for e in schema.error_log), ())  # type: ignore[attr-defined]
-    proc, rules = _schematron()
-    with _LOCK:
+    with _LOCK:  # callable from worker threads (the import route runs it off the event loop)
+        schema = _schema()
+        if not schema.validate(tree):
+            return Report(tuple(f"line {e.line}: {e.message}" for e in schema.error_log), ())  # type: ignore[attr-defined]
+        proc, rules = _schematron()
         node = proc.parse_xml(xml_text=etree.tostring(tree, encoding="unicode"))  # type: ignore[attr-defined]
         svrl = rules.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
     findings = []

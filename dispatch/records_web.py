@@ -8,6 +8,7 @@ history with the ED's outcomes.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -101,7 +102,9 @@ async def import_nemsis(request: Request) -> Response:
     services = services_of(request)
     document = await request.body()
     try:
-        records = nemsis_import.read(document, region=services.region.name)
+        # validation takes milliseconds to a few hundred for a large document: off the event loop, so that the
+        # tablets' messages are not held up behind it
+        records = await asyncio.to_thread(nemsis_import.read, document, region=services.region.name)
     except nemsis_import.ImportRefused as refused:
         shown = refused.messages[:10]
         more = f" (and {len(refused.messages) - 10} more)" if len(refused.messages) > 10 else ""
