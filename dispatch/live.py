@@ -11,6 +11,8 @@ Keys (all prefixed ``pa:``):
 - ``hospital:{h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
   dashboards' resume points; ``hospital:{h}:feed:trimmed`` the id below which the feed was trimmed;
 - ``region:{r}:status`` hash: every hospital's ED status (JSON); ``region:{r}:active`` set: open incidents;
+  ``region:{r}:events`` stream: every tablet event of every open incident of the region (the dispatchers' "see
+  everything" feed), capped at about REGION_EVENTS_KEPT entries;
   ``region:{r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status changes, recommendation
   changes), resumable like a hospital feed; ``incident:{id}`` also holds ``recommendation`` and its ``fingerprint``;
 - channel ``incident:{id}:strip``: live waveform chunks of the incident (pub/sub only: nothing is kept);
@@ -29,10 +31,11 @@ import msgspec
 from redis.asyncio import Redis
 
 PREFIX: Final = "pa:"
+REGION_EVENTS_KEPT: Final = 100_000  # the dispatchers' everything-feed: enough for minutes at a big city's peak
 
-_INGEST: Final = """
-local unit_key, incidents_key, incident_key, events_key, uid_key, units_key, units_feed =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+_INGEST_LUA: Final = """
+local unit_key, incidents_key, incident_key, events_key, uid_key, units_key, units_feed, region_events =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local seq, incident, event, latest, unit_field, unit_value, uid, ttl, notify, unit_update =
     tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
@@ -51,6 +54,7 @@ if unit_field ~= '' then
 end
 if incident == '' then return {'ok', '', ''} end
 redis.call('XADD', events_key, '*', 'e', event)
+redis.call('XADD', region_events, 'MAXLEN', '~', '@KEPT@', '*', 'e', event)
 if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
 if notify ~= '' then redis.call('PUBLISH', unit_key .. ':notify', notify .. ':' .. incident) end
 local dest = redis.call('HGET', incident_key, 'destination')
@@ -59,6 +63,7 @@ if dest then
 end
 return {'ok', '', ''}
 """
+_INGEST: Final = _INGEST_LUA.replace("@KEPT@", str(REGION_EVENTS_KEPT))
 
 _PUT_INCIDENT: Final = """
 local incident_key, events_key = KEYS[1], KEYS[2]
@@ -166,6 +171,10 @@ def strip_channel(incident: int) -> str:
     return _key("incident", incident, "strip")
 
 
+def region_events_key(region: str) -> str:
+    return _key("region", region, "events")
+
+
 def units_feed_key(region: str) -> str:
     return _key("region", region, "units", "feed")
 
@@ -217,6 +226,7 @@ class Live:
             _key("unit", unit, "uid", uid or ""),
             _key("region", region, "units"),
             units_feed_key(region),
+            region_events_key(region),
         ]
         args: list[bytes | str | int] = [
             seq,

@@ -106,6 +106,7 @@ class Settings:
             port=int(get("PORT") or base.port),
             data_dir=Path(get("DATA_DIR") or base.data_dir),
             region=get("REGION") or base.region,
+            regions_dir=Path(regions) if (regions := get("REGIONS_DIR")) else base.regions_dir,
             redis_url=get("REDIS_URL"),
             database_url=get("DATABASE_URL"),
             token_secret=get("TOKEN_SECRET"),

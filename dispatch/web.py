@@ -22,7 +22,7 @@ from dispatch import openapi, pg, tokens
 from dispatch.capacity import HospitalStatus, StatusUpdate
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.frames import error_from
-from dispatch.live import dispatch_key, units_feed_key
+from dispatch.live import dispatch_key, region_events_key, units_feed_key
 from dispatch.protocol import AssignUnit, NewIncident, SetDestination, bearer_token, encoder
 from dispatch.services import Services
 from dispatch.socket_guard import accept_authenticated, guarded
@@ -232,6 +232,13 @@ async def dispatch_socket(ws: WebSocket) -> None:
     await _region_stream(ws, dispatch_key(region), f"region:{region}", "dispatcher")
 
 
+async def events_socket(ws: WebSocket) -> None:
+    """The dispatchers' everything-feed: every tablet event (vitals, assessments, statuses, 12-lead notices) of every
+    open incident of the region, in order, resumable while it is kept (about the last 100,000 events)."""
+    region = ws.app.state.services.region.name
+    await _region_stream(ws, region_events_key(region), f"events:{region}", "dispatcher_events")
+
+
 async def units_socket(ws: WebSocket) -> None:
     """The dispatchers' map feed: every unit's positions and statuses. ``?after=now`` starts at the present (after
     ``GET /v1/units``); a reconnect gives its last id and resumes with no gap within ``units_retention``."""
@@ -354,6 +361,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/hospitals/{hospital}/status", update_hospital_status, methods=["PATCH", "PUT"]),
         WebSocketRoute("/v1/dispatch/socket", dispatch_socket),
         WebSocketRoute("/v1/dispatch/units", units_socket),
+        WebSocketRoute("/v1/dispatch/events", events_socket),
         Route("/tablet-sw.js", tablet_service_worker),
         WebSocketRoute("/v1/units/{unit}/socket", tablet_endpoint),
         page("tablet"),

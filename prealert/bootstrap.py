@@ -27,7 +27,7 @@ from dispatch.http_guard import HttpGuard
 from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
 from dispatch.jwks import JwksKeys
-from dispatch.live import Live, dispatch_key, feed_key, units_feed_key
+from dispatch.live import Live, dispatch_key, feed_key, region_events_key, units_feed_key
 from dispatch.recommend import Recommender
 from dispatch.records import Records
 from dispatch.revocation import Revocations
@@ -65,7 +65,8 @@ async def _trim_feeds(services: Services) -> None:
     """Keep each hospital feed and the dispatchers' feed to the retention window, and the units' positions to theirs."""
     while True:
         cutoff_ms = int((utc_now() - services.settings.feed_retention).timestamp() * 1000)
-        keys = [feed_key(h) for h in services.region.hospitals] + [dispatch_key(services.region.name)]
+        region = services.region.name
+        keys = [feed_key(h) for h in services.region.hospitals] + [dispatch_key(region), region_events_key(region)]
         for key in keys:
             await services.live.trim_stream(key, f"{cutoff_ms}-0")
         units_cutoff_ms = int((utc_now() - services.settings.units_retention).timestamp() * 1000)

@@ -266,5 +266,14 @@ class DispatcherClient(DashboardClient):
     def path(self) -> str:
         return "/v1/dispatch/socket"
 
-    def updates(self, incident: int) -> list[Json]:
+    def updates(self, incident: int) -> list[Json]:  # the dispatch feed's recommendation changes
         return [e for _, e in self.events if e["type"] == "recommendation" and e["incident"] == incident]
+
+
+@dataclass
+class RegionEventsClient(DashboardClient):
+    """The dispatchers' everything-feed: every tablet event of the region (``hospital`` unused)."""
+
+    @property
+    def path(self) -> str:
+        return "/v1/dispatch/events"

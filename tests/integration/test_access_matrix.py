@@ -105,6 +105,7 @@ SOCKETS: Final[list[tuple[str, set[tokens.Role]]]] = [
     ("/v1/hospitals/{hospital}/incidents/{incident}/strip", ED_STAFF),  # type: ignore[list-item]
     ("/v1/dispatch/socket?after=now", {"dispatcher"}),
     ("/v1/dispatch/units?after=now", {"dispatcher"}),
+    ("/v1/dispatch/events?after=now", {"dispatcher"}),
 ]
 
 
