@@ -180,8 +180,11 @@ def units_feed_key(region: str) -> str:
 
 
 class Live:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, readers: Redis | None = None) -> None:
+        """``readers``: the connections the feeds' blocking reads hold, one per followed stream, kept apart so that
+        they never starve the pool the tablets' writes share."""
         self.redis = redis
+        self.readers = readers or redis
         self._ingest = redis.register_script(_INGEST)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)

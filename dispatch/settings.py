@@ -47,6 +47,7 @@ class Settings:
     units_retention: timedelta = timedelta(minutes=15)  # the units' position feed: a console resumes within this
     # Durability
     write_batch: int = 500
+    redis_connections: int = 64  # per process; more callers wait for one (a pool that raises would drop sockets)
     # Identity and access
     access_ttl: timedelta = timedelta(minutes=15)  # a signed-in person's access token; refreshed before it ends
     refresh_ttl: timedelta = timedelta(hours=12)  # a shift
@@ -113,6 +114,7 @@ class Settings:
             max_frame_bytes=int(get("MAX_FRAME_BYTES") or base.max_frame_bytes),
             tablet_rate_per_s=float(get("TABLET_RATE_PER_S") or base.tablet_rate_per_s),
             tablet_burst=int(get("TABLET_BURST") or base.tablet_burst),
+            redis_connections=int(get("REDIS_CONNECTIONS") or base.redis_connections),
             dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
             strip_bytes_per_s=int(get("STRIP_BYTES_PER_S") or base.strip_bytes_per_s),
             strip_burst_bytes=int(get("STRIP_BURST_BYTES") or base.strip_burst_bytes),

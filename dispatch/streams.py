@@ -72,7 +72,7 @@ class StreamFollower:
         key = self.key
         while True:
             try:
-                reply: Any = await self._live.redis.xread(
+                reply: Any = await self._live.readers.xread(
                     {key: cursor}, count=1000, block=2000
                 )  # under redis-py's 5 s socket timeout
             except (RedisError, OSError) as exc:

@@ -59,12 +59,12 @@ async def backend_pids(redis_url: str, database_url: str) -> dict[str, list[int]
     client = aioredis.from_url(redis_url)
     redis_pid = int((await client.info("server"))["process_id"])
     await client.aclose()
-    conn = await asyncpg.connect(database_url)
-    backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-    await conn.close()
     import psutil
 
-    return {"redis": [redis_pid], "postgres": [psutil.Process(backend).ppid()]}
+    conn = await asyncpg.connect(database_url)
+    postmaster = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()"))).ppid()
+    await conn.close()
+    return {"redis": [redis_pid], "postgres": [postmaster]}
 
 
 def make_system(name: str, backends: Backends, folder: Path) -> System:

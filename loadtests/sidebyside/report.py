@@ -17,7 +17,8 @@ def line(step: Step) -> str:
     return (
         f"{step.workload:5} {step.system:20} {step.rate:6.0f} msg/s  p50 {_ms(step.p50)}  p99 {_ms(step.p99)}  "
         f"p99.9 {_ms(step.p999)}  max {_ms(step.max)} ms  ack p99 {_ms(step.ack_p99)}  "
-        f"delivered {step.delivered}/{step.expected}  lost {step.lost} dup {step.duplicated} unacked {step.unacked}  "
+        f"delivered {step.delivered}/{step.expected}  lost {step.lost} dup {step.duplicated} unacked {step.unacked} "
+        f"refused {step.refused}  "
         f"lag p99 {_ms(step.lag_p99)}{flag}"
     )
 
@@ -58,7 +59,7 @@ def highest_clean(steps: list[dict[str, Any]]) -> dict[str, float]:
     for s in steps:
         if s["workload"] != "ramp" or s["lagged"]:
             continue
-        clean = s["lost"] == 0 and s["duplicated"] == 0 and s["unacked"] == 0 and (s["p99"] or 0) <= 100
+        clean = not (s["lost"] or s["duplicated"] or s["unacked"] or s.get("refused")) and (s["p99"] or 0) <= 100
         if clean:
             best[s["system"]] = max(best.get(s["system"], 0.0), s["rate"])
         else:

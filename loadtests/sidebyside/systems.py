@@ -41,6 +41,7 @@ class Tablet(Protocol):
     async def send(self, key: str, hospital: str, n: int) -> None: ...
     async def close(self) -> None: ...
     def unacked(self) -> int: ...
+    def refused(self) -> int: ...
 
 
 class Subscriber(Protocol):
@@ -118,6 +119,9 @@ class PrealertTablet:
 
     def unacked(self) -> int:
         return len(self.client.outbox)
+
+    def refused(self) -> int:
+        return len(self.client.errors)
 
 
 @dataclass
@@ -244,6 +248,9 @@ class SioTablet:
 
     def unacked(self) -> int:
         return len(self.keys)
+
+    def refused(self) -> int:
+        return 0  # a relay refuses nothing: it does not look
 
 
 @dataclass

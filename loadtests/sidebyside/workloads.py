@@ -47,6 +47,7 @@ class Step:
     lost: int = 0
     duplicated: int = 0
     unacked: int = 0
+    refused: int = 0  # messages the server answered with an error (none expected: they count against the system)
     p50: float | None = None
     p99: float | None = None
     p999: float | None = None
@@ -60,7 +61,7 @@ class Step:
 
     @property
     def clean(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.unacked == 0 and (self.p99 or 0) <= 100.0
+        return not (self.lost or self.duplicated or self.unacked or self.refused) and (self.p99 or 0) <= 100.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,7 +203,7 @@ async def run_load(
             if delay > 0:
                 await asyncio.sleep(delay)
             tally.lag_ms.append((time.monotonic() - due) * 1000)
-            key = f"s{step_id}u{i}n{n}"
+            key = f"s{step_id:03d}u{i:05d}n{n:06d}"  # a uid: 8-64 characters
             tally.scheduled[key] = due
             tally.fanout[key] = per_hospital[hospital] + dispatchers
             await tablet.send(key, hospital, n)
@@ -220,6 +221,7 @@ async def run_load(
     step.lost = step.expected - step.delivered
     step.duplicated = sum(max(0, n - tally.fanout[k]) for k, n in tally.received.items())
     step.unacked = sum(t.unacked() for t in tablets)
+    step.refused = sum(t.refused() for t in tablets)
     step.p50, step.p99, step.p999 = (quantile(tally.delivery_ms, q) for q in (0.5, 0.99, 0.999))
     step.max = max(tally.delivery_ms) if tally.delivery_ms else None
     step.ack_p50, step.ack_p99 = quantile(tally.ack_ms, 0.5), quantile(tally.ack_ms, 0.99)
