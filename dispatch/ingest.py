@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -31,6 +32,7 @@ from dispatch.protocol import (
     EcgNotice,
     Error,
     Event,
+    Patient,
     Position,
     Status,
     Strip,
@@ -58,6 +60,9 @@ class Outcome:
     written: EventRow | None = None  # the message going to storage (for the audit log)
 
 
+PATIENT_FRAMES_KEPT: Final = 10_000
+
+
 class Ingest:
     def __init__(
         self,
@@ -81,6 +86,14 @@ class Ingest:
         self._region = region
         self._settings = settings
         self._clock = clock
+        # The patient frame made with the last event of each incident, keyed by the merged state it was made from:
+        # the unit's tablet is told of every vitals set, and its socket is nearly always in this process.
+        self.patient_frames: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+
+    def patient_frame(self, incident: int, latest: bytes) -> bytes | None:
+        """The encoded ``patient`` frame for this incident's merged state ``latest``, if this process made it."""
+        cached = self.patient_frames.get(incident)
+        return cached[1] if cached is not None and cached[0] == latest else None
 
     async def accept(
         self, unit: str, sequence: UnitSequence, raw: str | bytes, *, strips: ByteBudget | None = None
@@ -184,15 +197,23 @@ class Ingest:
         latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
         hospital = self._region.hospitals.get(destination) if destination else None
         merged = derive.merge(latest, message, hospital, self._eta, now)
+        derived = derive.derived(merged, now)
         event = Event(
             incident=message.incident,
             unit=unit,
             seq=message.seq,
             received_at=now,
             body=EcgNotice.of(message) if isinstance(message, Ecg12) else message,
-            derived=derive.derived(merged, now),
+            derived=derived,
         )
-        return encoder.encode(event), encoder.encode(merged)
+        encoded_merged = encoder.encode(merged)
+        if isinstance(message, Vitals | Assessment | Ecg12):
+            frame = encoder.encode(Patient(incident=message.incident, derived=derived))
+            self.patient_frames[message.incident] = (encoded_merged, frame)
+            self.patient_frames.move_to_end(message.incident)
+            if len(self.patient_frames) > PATIENT_FRAMES_KEPT:
+                self.patient_frames.popitem(last=False)
+        return encoder.encode(event), encoded_merged
 
 
 def seq_taken(unit: str, seq: int, last_seq: int) -> Error:

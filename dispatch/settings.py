@@ -47,6 +47,7 @@ class Settings:
     units_retention: timedelta = timedelta(minutes=15)  # the units' position feed: a console resumes within this
     # Durability
     write_batch: int = 500
+    ws_compression: bool = False  # websocket permessage-deflate
     redis_connections: int = 64  # per process; more callers wait for one (a pool that raises would drop sockets)
     # Identity and access
     access_ttl: timedelta = timedelta(minutes=15)  # a signed-in person's access token; refreshed before it ends
@@ -115,6 +116,7 @@ class Settings:
             tablet_rate_per_s=float(get("TABLET_RATE_PER_S") or base.tablet_rate_per_s),
             tablet_burst=int(get("TABLET_BURST") or base.tablet_burst),
             redis_connections=int(get("REDIS_CONNECTIONS") or base.redis_connections),
+            ws_compression=(get("WS_COMPRESSION") or "0") in ("1", "true", "yes"),
             dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
             strip_bytes_per_s=int(get("STRIP_BYTES_PER_S") or base.strip_bytes_per_s),
             strip_burst_bytes=int(get("STRIP_BURST_BYTES") or base.strip_burst_bytes),

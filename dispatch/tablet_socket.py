@@ -97,9 +97,13 @@ class TabletSession:
         if any(notice == ("patient", number) for notice in _queued(pending)):
             return
         latest, _ = await self.services.live.incident_context(number)
-        if latest is not None:
-            derived = derive.derived(msgspec.json.decode(latest), self.services.clock())
-            await self.send(Patient(incident=number, derived=derived))
+        if latest is None:
+            return
+        if (made := self.services.ingest.patient_frame(number, latest)) is not None:
+            await self.send_raw(made)  # made with the event from this very state: no need to compute it again
+            return
+        derived = derive.derived(msgspec.json.decode(latest), self.services.clock())
+        await self.send(Patient(incident=number, derived=derived))
 
     async def _current_incident(self) -> IncidentState | None:
         number = await self.services.live.unit_incident(self.unit)

@@ -95,6 +95,9 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
             log_config=None,
             lifespan="on",
             ws_ping_interval=10,
+            # Off by default: deflating every 1-2 KB frame cost the server more CPU than any other single step
+            # (profiled under the side-by-side benchmark); a vitals message is a few hundred bytes a second.
+            ws_per_message_deflate=settings.ws_compression,
             ws_ping_timeout=20,
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,

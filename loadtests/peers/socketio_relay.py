@@ -31,4 +31,4 @@ sio.on("join", join)
 sio.on("vitals", vitals)
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning", ws="websockets")
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning", ws="websockets-sansio")

@@ -323,7 +323,7 @@ class SocketIoRelay:
         return [p.pid for p in self.procs]
 
     def _url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.ports[i % len(self.ports)]}"
+        return f"ws://127.0.0.1:{self.ports[i % len(self.ports)]}"
 
     async def prepare(self, units: list[str], destination: dict[str, str]) -> None:
         return None
