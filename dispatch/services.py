@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from dispatch import access, tokens
 from dispatch.accounts import Accounts
 from dispatch.audit_log import AuditLog
+from dispatch.drain import Drain
 from dispatch.exports import Exports
 from dispatch.fleet import Fleet
 from dispatch.hospital_status import HospitalStatuses
@@ -54,6 +55,7 @@ class Services:
     audit: AuditLog
     exports: Exports
     records: Records
+    drain: Drain = field(default_factory=Drain)
     external: tokens.ExternalIssuer | None = None  # an identity provider whose tokens are accepted too
     provider_keys: JwksKeys | None = None  # its signing keys, refreshed in the background
 

@@ -48,6 +48,7 @@ class Settings:
     # Durability
     write_batch: int = 500
     ws_compression: bool = False  # websocket permessage-deflate
+    drain_grace_s: float = 5.0  # on SIGTERM: not ready, sockets still served this long, then closed with 1001
     redis_connections: int = 64  # per process; more callers wait for one (a pool that raises would drop sockets)
     # Identity and access
     access_ttl: timedelta = timedelta(minutes=15)  # a signed-in person's access token; refreshed before it ends
@@ -117,6 +118,7 @@ class Settings:
             tablet_burst=int(get("TABLET_BURST") or base.tablet_burst),
             redis_connections=int(get("REDIS_CONNECTIONS") or base.redis_connections),
             ws_compression=(get("WS_COMPRESSION") or "0") in ("1", "true", "yes"),
+            drain_grace_s=float(get("DRAIN_GRACE_S") or base.drain_grace_s),
             dashboard_queue=int(get("DASHBOARD_QUEUE") or base.dashboard_queue),
             strip_bytes_per_s=int(get("STRIP_BYTES_PER_S") or base.strip_bytes_per_s),
             strip_burst_bytes=int(get("STRIP_BURST_BYTES") or base.strip_burst_bytes),

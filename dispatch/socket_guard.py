@@ -82,14 +82,23 @@ async def accept_authenticated(
 
 
 async def guarded(ws: WebSocket, services: Services, who: tokens.Principal, body: Coroutine[Any, Any, None]) -> None:
-    """Run an accepted socket's ``body`` until it ends, or until the token is revoked or expires (then 4401)."""
+    """Run an accepted socket's ``body`` until it ends, or until the token is revoked or expires (then 4401), or
+    the process drains (then 1001: reconnect elsewhere)."""
     _open[who.token_id] = _open.get(who.token_id, 0) + 1
     revoked = services.revocations.watch(who)
     task = asyncio.create_task(body)
     watcher = asyncio.create_task(revoked.wait())
+    closing = asyncio.create_task(services.drain.closing.wait())
     try:
         lifetime = who.expires_at - time.time() if who.expires_at else None
-        await asyncio.wait({task, watcher}, timeout=lifetime, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, watcher, closing}, timeout=lifetime, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and closing.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                await task
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await ws.close(CloseCode.GOING_AWAY, reason="this server is stopping: reconnect")
+            return
         if not task.done():
             reason = services.revocations.revoked(who) or "token expired"
             task.cancel()
@@ -107,6 +116,7 @@ async def guarded(ws: WebSocket, services: Services, who: tokens.Principal, body
             await task
     finally:
         watcher.cancel()
+        closing.cancel()
         if not task.done():
             task.cancel()
         services.revocations.unwatch(who, revoked)

@@ -69,6 +69,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services = services_of(request)
+    if not services.drain.ready:  # stopping: send no new clients here (the open sockets are still served)
+        return JSONResponse({"ready": False, "draining": True}, status_code=503)
     checks: dict[str, Any] = {}
     try:
         checks["redis"] = await services.live.ping()

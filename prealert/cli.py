@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -55,6 +56,37 @@ class _Stopped(Exception):
 
 def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped(signum)
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain on the first SIGTERM or SIGINT (``dispatch.drain``: not ready, sockets kept for the
+    grace, then closed with 1001, then stop). A second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, *, app: Any, grace_s: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._grace_s = grace_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._draining or self._loop is None or not hasattr(self._app.state, "services"):
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self._loop.call_soon_threadsafe(self._start_drain, sig, frame)
+
+    def _start_drain(self, sig: int, frame: Any) -> None:
+        async def drain() -> None:
+            await self._app.state.services.drain.run(self._grace_s)
+            super(_DrainingServer, self).handle_exit(sig, frame)
+
+        self._drain_task = asyncio.get_running_loop().create_task(drain())
 
 
 def _simulator(settings: Settings, secret: str) -> subprocess.Popen[bytes]:
@@ -104,7 +136,7 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _raise_stopped)
-        uvicorn.Server(config).run()
+        _DrainingServer(config, app=app, grace_s=settings.drain_grace_s).run()
     except _Stopped:
         pass
     finally:

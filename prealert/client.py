@@ -81,6 +81,7 @@ class TabletClient(_Connection):
     strips_sent: int = 0
     strips_dropped: int = 0
     on_ack: Callable[[int], None] | None = None
+    close_code: int | None = None  # how the server last closed the socket
 
     @property
     def url(self) -> str:
@@ -185,6 +186,8 @@ class TabletClient(_Connection):
                 else:
                     self.frames.append(frame)
                     self._changed.set()
+        self.close_code = ws.close_code
+        self._changed.set()
 
     async def wait_acked(self, seq: int, timeout: float = 30.0) -> None:
         await self.wait(lambda: self.acked >= seq, timeout)

@@ -66,6 +66,7 @@ def start_service(
         "PREALERT_TOKEN_SECRET": secret,
         "PREALERT_PRINT_TOKENS": "0",
         "PREALERT_LOG_LEVEL": "WARNING",
+        "PREALERT_DRAIN_GRACE_S": "0",  # tests and benchmarks stop at once (the drain test sets its own)
         **extra_env,
     }
     data_dir.mkdir(parents=True, exist_ok=True)
