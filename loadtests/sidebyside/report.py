@@ -75,19 +75,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key, title in ((axes[0], "p50", "p50"), (axes[1], "p99", "p99")):
-        systems = sorted({s["system"] for s in results["steps"] if s["workload"] in ("ramp", "W1")})
+        systems = sorted({s["system"] for s in results["steps"] if s["workload"] == "ramp"})
         for system in systems:
-            points = sorted(
-                (s["rate"], s[key])
+            chosen = [
+                s
                 for s in results["steps"]
-                if s["system"] == system and s["workload"] in ("ramp", "W1") and s[key] is not None
-            )
+                if s["system"] == system and s["workload"] == "ramp" and s[key] is not None
+            ]
+            points = sorted((s["rate"], s[key]) for s in chosen if not s["lagged"])
             if points:
-                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=system)
+                line = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=system)[0]
+                lagged = [(s["rate"], s[key]) for s in chosen if s["lagged"]]
+                ax.scatter([p[0] for p in lagged], [p[1] for p in lagged], marker="x", color=line.get_color())
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("messages per second (all tablets)")
-        ax.set_title(f"tablet → dashboard latency, {title}")
+        ax.set_title(f"tablet → dashboard latency, {title} (ramp; x: generator lagged)")
         ax.axhline(100, color="grey", linestyle=":", linewidth=1)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ms (from the scheduled send)")

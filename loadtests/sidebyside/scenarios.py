@@ -18,6 +18,10 @@ from prealert.harness import Backends
 from tests.conftest import token
 
 
+def say(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
 async def run_all(
     system: Prealert, chosen: list[str], pids: dict[str, list[int]], backends: Backends
 ) -> dict[str, Any]:
@@ -42,6 +46,7 @@ async def storm(system: Prealert, backends: Backends, tablets: int = 2000) -> di
     units = [f"S{i:04d}" for i in range(tablets)]
     destination = {u: eds[i % len(eds)] for i, u in enumerate(units)}
     await system.prepare(units, destination)
+    say(f"storm: {tablets} incidents ready")
     received: Counter[str] = Counter()
     dashboards = []
     for i, ed in enumerate(eds):
@@ -52,12 +57,13 @@ async def storm(system: Prealert, backends: Backends, tablets: int = 2000) -> di
                 received[event["body"]["uid"]] += 1
 
         client.on_event = on_event
-        await client.connect()
+        await asyncio.wait_for(client.connect(), 30)
         dashboards.append(client)
     clients = [TabletClient(system.services[i % len(system.services)].ws, u, token("paramedic", u)) for i, u in
                enumerate(units)]  # fmt: skip
     for start in range(0, tablets, 100):
-        await asyncio.gather(*(c.connect() for c in clients[start : start + 100]))
+        await asyncio.wait_for(asyncio.gather(*(c.connect() for c in clients[start : start + 100])), 60)
+    say(f"storm: {tablets} tablets connected")
     uids: list[str] = []
 
     async def one(client: TabletClient, n: int) -> None:
@@ -70,7 +76,8 @@ async def storm(system: Prealert, backends: Backends, tablets: int = 2000) -> di
     deadline = time.monotonic() + 60
     while any(c.outbox for c in clients) and time.monotonic() < deadline:  # noqa: ASYNC110 - the clients' tasks ack
         await asyncio.sleep(0.1)
-    await asyncio.gather(*(c.abort() for c in clients))  # the network drops: no close handshake
+    say(f"storm: first sets acked ({sum(1 for c in clients if not c.outbox)} of {tablets}); dropping every link")
+    await asyncio.wait_for(asyncio.gather(*(c.abort() for c in clients)), 30)  # no close handshake
     for c in clients:
         await one(c, 1)
         await one(c, 2)
@@ -80,7 +87,8 @@ async def storm(system: Prealert, backends: Backends, tablets: int = 2000) -> di
         await asyncio.sleep(delay)
         await c.connect()
 
-    await asyncio.gather(*(back(c, i / tablets) for i, c in enumerate(clients)))  # all within one second
+    await asyncio.wait_for(asyncio.gather(*(back(c, i / tablets) for i, c in enumerate(clients))), 60)  # within 1 s
+    say(f"storm: reconnected in {time.monotonic() - started:.1f} s")
     deadline = time.monotonic() + 60
     while any(c.outbox for c in clients) and time.monotonic() < deadline:  # noqa: ASYNC110 - the clients' tasks ack
         await asyncio.sleep(0.05)
@@ -121,8 +129,11 @@ async def idle(system: Prealert, sockets: int = 10_000) -> dict[str, Any]:
     started = time.monotonic()
     failed = 0
     for start in range(0, sockets, 200):
-        results = await asyncio.gather(*(c.connect() for c in clients[start : start + 200]), return_exceptions=True)
+        batch = (asyncio.wait_for(c.connect(), 30) for c in clients[start : start + 200])
+        results = await asyncio.gather(*batch, return_exceptions=True)
         failed += sum(1 for r in results if isinstance(r, BaseException))
+        if start % 2000 == 0:
+            say(f"idle: {start + 200 - failed} open")
     opened = time.monotonic() - started
     await asyncio.sleep(5)
     after = server.memory_info().rss
@@ -150,7 +161,7 @@ async def slow(system: Prealert, pids: dict[str, list[int]], seconds: float = 30
     fast = await run_load(system, "slow:none", units=units, destination=destination, dashboards=eds * 2,
                           dispatchers=0, rate_per_unit=1.0, seconds=seconds, processes=procs)  # fmt: skip
     laggard = DashboardClient(system.services[0].ws, eds[0], token("ed", eds[0]), last_id="now", read_delay_s=1.0)
-    await laggard.connect()
+    await asyncio.wait_for(laggard.connect(), 30)
     server = psutil.Process(system.services[0].process.pid)
     rss: list[float] = []
 
