@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check unit install install-test chromium bench bench-waveforms schema clean
+.PHONY: run test check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -50,6 +50,10 @@ bench: $(VENV)/.installed-test
 ## The waveform benchmark: vitals p99 with and without 50 units streaming waveforms; 12-lead send -> drawn at the ED.
 bench-waveforms: $(VENV)/.installed-test chromium
 	$(BIN)/python -m loadtests.waveforms
+
+## Side by side with python-socketio and Node socket.io (W1, W2, ramp, storm, idle, slow): docs/performance/.
+bench-sidebyside: $(VENV)/.installed-test
+	$(BIN)/python -m loadtests.sidebyside
 
 schema: install
 	$(BIN)/prealert schema --write

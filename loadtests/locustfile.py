@@ -45,7 +45,7 @@ def _ws_url(host: str, path: str) -> str:
 
 
 def _report(name: str, started: float, error: Exception | None = None, size: int = 0) -> None:
-    events.request.fire(
+    events.request.fire(  # type: ignore[no-untyped-call]
         request_type="WS",
         name=name,
         response_time=(time.monotonic() - started) * 1000,
@@ -64,7 +64,7 @@ class Crew(User):
         dispatcher = {"authorization": f"Bearer {_token('dispatcher', REGION)}"}
         import httpx
 
-        with httpx.Client(base_url=self.host, headers=dispatcher, timeout=30) as client:
+        with httpx.Client(base_url=str(self.host), headers=dispatcher, timeout=30) as client:
             body = {"location": {"lat": 40.44, "lon": -79.99}, "complaint": "locust", "priority": 2}
             self.incident = client.post("/v1/incidents", json=body).json()["id"]
             client.post(f"/v1/incidents/{self.incident}/assign", json={"unit": self.unit})
@@ -133,7 +133,7 @@ class EdScreen(User):
         if frame.get("type") == "event":
             received = datetime.fromisoformat(frame["event"]["received_at"].replace("Z", "+00:00"))
             age_ms = (datetime.now(UTC) - received).total_seconds() * 1000
-            events.request.fire(
+            events.request.fire(  # type: ignore[no-untyped-call]
                 request_type="WS", name="feed event age", response_time=age_ms, response_length=0, exception=None
             )
 

@@ -154,11 +154,30 @@ async def run(args: argparse.Namespace) -> int:
         "scenarios": extra,
     }  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
+    results = merge(results, OUT / "results.json")
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
     (OUT / "results.md").write_text(report.markdown(results))
     report.plot(results, OUT / "latency.png")
     print(report.markdown(results))
     return 0
+
+
+def merge(results: dict[str, Any], previous: Path) -> dict[str, Any]:
+    """This run's figures over the last run's: a step is replaced by this run's step of the same system, workload
+    and rate, a scenario by this run's of the same name; the rest is kept (a partial run updates what it ran)."""
+    if not previous.exists():
+        return results
+    old = json.loads(previous.read_text())
+    mine = {(s["system"], s["workload"], s["rate"]) for s in results["steps"]}
+    kept = [s for s in old.get("steps", []) if (s["system"], s["workload"], s["rate"]) not in mine]
+    runs = [*old.get("runs", [{"date": old["date"], "command": old["command"]}])]
+    runs.append({"date": results["date"], "command": results["command"]})
+    return {
+        **results,
+        "steps": kept + results["steps"],
+        "scenarios": {**old.get("scenarios", {}), **results["scenarios"]},
+        "runs": runs,
+    }
 
 
 async def _flush(redis_url: str) -> None:

@@ -27,7 +27,7 @@ def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     out = [
         f"Run {results['date']} on {m['cpus']} cores, {m['memory_gib']} GiB ({m['platform']}, Python {m['python']}).",
-        f"Command: `{results['command']}`.",
+        "Runs: " + "; ".join(f"`{r['command']}` ({r['date']})" for r in results.get("runs", [results])) + ".",
         "",
         "| workload | system | msg/s | tablet→dashboard p50 / p99 / p99.9 / max (ms) | ack p99 (ms) | delivered "
         "| lost | dup | generator lag p99 (ms) | CPU % (servers; redis; postgres; generator) | peak RSS MiB (servers) "
@@ -78,9 +78,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         systems = sorted({s["system"] for s in results["steps"] if s["workload"] == "ramp"})
         for system in systems:
             chosen = [
-                s
-                for s in results["steps"]
-                if s["system"] == system and s["workload"] == "ramp" and s[key] is not None
+                s for s in results["steps"] if s["system"] == system and s["workload"] == "ramp" and s[key] is not None
             ]
             points = sorted((s["rate"], s[key]) for s in chosen if not s["lagged"])
             if points:

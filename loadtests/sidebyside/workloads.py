@@ -102,6 +102,10 @@ class Monitor:
         self._task: asyncio.Task[None] | None = None
 
     def _tree(self, proc: psutil.Process) -> list[psutil.Process]:
+        """The process with its descendants (PostgreSQL's backends, a relay's workers), except for the generator,
+        whose descendants are the very servers it measures."""
+        if proc.pid == os.getpid():
+            return [proc]
         try:
             return [proc, *proc.children(recursive=True)]
         except psutil.Error:
