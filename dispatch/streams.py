@@ -56,12 +56,17 @@ class StreamFollower:
         self.key = key
         self.subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         cursor = await self._live.stream_tail(self.key)
         self._task = asyncio.create_task(self._follow(cursor))
 
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             # redis-py may turn the cancellation of a blocking read into its own TimeoutError
@@ -70,12 +75,14 @@ class StreamFollower:
 
     async def _follow(self, cursor: str) -> None:
         key = self.key
-        while True:
+        while not self.stopping():
             try:
                 reply: Any = await self._live.readers.xread(
                     {key: cursor}, count=1000, block=2000
                 )  # under redis-py's 5 s socket timeout
             except (RedisError, OSError) as exc:
+                if self.stopping():  # the cancellation came back as redis-py's own error: stop, do not retry
+                    return
                 log.warning("stream reader lost redis, retrying", extra={"stream": key, "error": str(exc)})
                 await asyncio.sleep(0.5)
                 continue

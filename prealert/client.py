@@ -231,10 +231,11 @@ class DashboardClient(_Connection):
         query = f"?after={self.last_id}" if self.last_id else ""
         url = f"{self.ws_base}{self.path}{query}"
         self.ws = await connect(url, subprotocols=subprotocols(self.token), max_size=None)
-        first: Json = msgspec.json.decode(await self.ws.recv())
-        if first["type"] == "reset":
-            self.resets += 1
-            first = msgspec.json.decode(await self.ws.recv())
+        async with asyncio.timeout(30):  # a server that never says hello is an error, not a hang
+            first: Json = msgspec.json.decode(await self.ws.recv())
+            if first["type"] == "reset":
+                self.resets += 1
+                first = msgspec.json.decode(await self.ws.recv())
         if first["type"] != "feed_hello":
             raise RuntimeError(f"expected feed_hello, got {first}")
         self._reading.set()
