@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, async_p
 from dispatch import clinical, triage
 from prealert.harness import Service
 from prealert.waveforms import ecg
-from tests.conftest import Scene, iso, make_scene, token
+from tests.conftest import Scene, iso, make_scene, token, transfer_care
 from tests.e2e.test_pages import ARTIFACTS, CHROMIUM, browser, js_errors, screenshot
 
 __all__ = ["browser"]
@@ -584,4 +584,34 @@ async def test_a_12_lead_from_the_monitors_csv_is_sent_as_binary_byte_identical(
     assert leads == ecg.twelve_lead().leads  # the CSV's mV, as µV, byte for byte
     assert body["interpretation"] == "STEMI inferolateral" and body["stemi"] is True
     await expect(page.locator("#score-category")).to_have_text("STEMI")
+    assert js_errors(page) == []
+
+
+async def test_the_eds_outcome_reaches_the_crews_history(service: Service, browser: Browser) -> None:
+    scene: Scene = await make_scene(service, hospital="upmc-mercy")
+    page = await tablet_page(browser, service, scene.unit)
+    await expect(page.locator("#connection")).to_have_text("live")
+    await expect(page.locator("#history-list")).to_contain_text(f"#{scene.incident}")
+    await expect(page.locator("#history-list")).to_contain_text("in progress")
+    await page.click("#status-at_destination")
+    await expect(page.locator("#status-at_destination small")).to_contain_text("sent")
+    await transfer_care(service, scene)
+    async with httpx.AsyncClient(base_url=service.http) as http:
+        response = await http.post(
+            f"/v1/hospitals/{scene.hospital}/incidents/{scene.incident}/outcome",
+            json={
+                "disposition": "cath_lab",
+                "diagnosis": "Anterior STEMI",
+                "balloon_at": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+            },
+            headers={"authorization": f"Bearer {token('ed_charge', scene.hospital)}"},
+        )
+    assert response.status_code == 201, response.text
+    await expect(page.locator("#history-news")).to_contain_text(
+        f"Outcome for incident {scene.incident}: to the cath lab — Anterior STEMI"
+    )
+    await expect(page.locator("#history-list")).to_contain_text("to the cath lab — Anterior STEMI · door-to-balloon")
+    await page.reload()  # the history is the server's: it is there after a reload too
+    await expect(page.locator("#history-list")).to_contain_text("to the cath lab — Anterior STEMI")
+    await tablet_screenshot(page, "tablet-history")
     assert js_errors(page) == []
