@@ -183,7 +183,9 @@ async def test_derived_state_comes_with_each_event(service: Service) -> None:
 async def test_a_flooding_tablet_is_slowed_down_and_loses_nothing(
     backends: Backends, db: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    strict = start_service(backends, tmp_path / "strict", PREALERT_TABLET_RATE_PER_S="200", PREALERT_TABLET_BURST="20")
+    # 100/s: well below what one socket's frames are processed at, so the bucket, not the server's own pace, is
+    # what slows the flood (at 200/s a slow machine's CI barely throttled: 0.13 s)
+    strict = start_service(backends, tmp_path / "strict", PREALERT_TABLET_RATE_PER_S="100", PREALERT_TABLET_BURST="20")
     try:
         scene = await make_scene(strict)
         tablet = scene.tablet()
@@ -196,7 +198,7 @@ async def test_a_flooding_tablet_is_slowed_down_and_loses_nothing(
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"{strict.http}/metrics")).text
         throttled = next(line for line in metrics.splitlines() if line.startswith("prealert_tablet_throttled_seconds"))
-        assert float(throttled.split()[-1]) > 0.5  # 280 frames over the burst at 200/s: about 1.4 s of not reading
+        assert float(throttled.split()[-1]) > 1.0  # 280 frames over the burst at 100/s: about 2.8 s of not reading
         await tablet.close()
     finally:
         strict.stop()
