@@ -1,7 +1,8 @@
 """PostgreSQL adapter: migrations, readiness, and the group-commit writer that makes tablet events durable.
 
-Thin: SQL in, rows out. The event table is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), and
-``(unit, seq)`` and ``(unit, uid)`` are unique, so a repeated message is stored once whatever process receives it and
+Thin: SQL in, rows out. The event table is append-only (triggers refuse UPDATE, DELETE and TRUNCATE) and partitioned
+by month of receipt (migration 0007); its keys ``(unit, seq)`` and ``(unit, uid)`` are unique in ``event_keys``, which
+the writer claims in the same statement, so a repeated message is stored once whatever process receives it and
 whatever seq it is resent under.
 """
 
@@ -23,18 +24,29 @@ from dispatch.metrics import COMMIT_SECONDS
 log = logging.getLogger("prealert.pg")
 _MIGRATION_LOCK: Final = 0x70726561  # "prea"
 _INSERT_EVENTS: Final = """
+WITH batch AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                         $7::jsonb[])
+        WITH ORDINALITY AS b (unit, seq, incident_id, type, taken_at, received_at, body, n)
+), claimed AS (
+    INSERT INTO event_keys (unit, seq, uid, received_at)
+    SELECT unit, seq, body ->> 'uid', received_at FROM batch ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING unit, seq
+), firsts AS (
+    SELECT DISTINCT ON (b.unit, b.seq) b.* FROM batch b JOIN claimed USING (unit, seq) ORDER BY b.unit, b.seq, b.n
+)
 INSERT INTO events (unit, seq, incident_id, type, taken_at, received_at, body)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-                     $7::jsonb[])
-ON CONFLICT DO NOTHING
+SELECT unit, seq, incident_id, type, taken_at, received_at, body FROM firsts ORDER BY n
 RETURNING unit, seq
 """
 # For the rows a batch did not insert: is the same message (uid) stored, or did another message take the seq?
 _HELD: Final = """
-SELECT unit, seq, uid FROM events
+SELECT unit, seq, uid FROM event_keys
 WHERE (unit, seq) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
    OR (unit, uid) IN (SELECT * FROM unnest($1::text[], $3::text[]))
 """
+PARTITIONS_AHEAD: Final = 2  # months of event partitions made ahead of the current one
 
 
 class SeqTaken(Exception):
@@ -87,13 +99,25 @@ async def schema_version(pool: Pool) -> int | None:
 
 
 async def last_seq(pool: Pool, unit: str) -> int:
-    value = await pool.fetchval("SELECT max(seq) FROM events WHERE unit = $1", unit)
+    value = await pool.fetchval("SELECT max(seq) FROM event_keys WHERE unit = $1", unit)
     return int(value) if value is not None else 0
 
 
 async def holds_uid(pool: Pool, unit: str, uid: str) -> bool:
     """Whether the unit's message with this idempotency key is stored (whatever seq it came under)."""
-    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events WHERE unit = $1 AND uid = $2)", unit, uid))
+    query = "SELECT EXISTS (SELECT 1 FROM event_keys WHERE unit = $1 AND uid = $2)"
+    return bool(await pool.fetchval(query, unit, uid))
+
+
+async def ensure_partitions(pool: Pool, now: datetime, ahead: int = PARTITIONS_AHEAD) -> list[str]:
+    """Make the event partitions of ``now``'s month and the ``ahead`` months after it (idempotent; any process)."""
+    return [r[0] for r in await pool.fetch("SELECT ensure_event_partitions($1, $2)", now, ahead)]
+
+
+async def detach_partitions(pool: Pool, before: datetime) -> list[str]:
+    """Detach the monthly event partitions that end at or before ``before``: their tables stay, to be archived and
+    dropped by the operator; their keys stay, so a resend of one of their messages is still stored once."""
+    return [r[0] for r in await pool.fetch("SELECT detach_event_partitions($1)", before)]
 
 
 def _uid(row: EventRow) -> str | None:
@@ -209,7 +233,7 @@ class EventWriter:
         if not taken:
             return {}
         tops = await self._pool.fetch(
-            "SELECT unit, max(seq) AS top FROM events WHERE unit = ANY($1::text[]) GROUP BY unit",
+            "SELECT unit, max(seq) AS top FROM event_keys WHERE unit = ANY($1::text[]) GROUP BY unit",
             list({row.unit for row in taken}),
         )
         top = {r["unit"]: int(r["top"]) for r in tops}

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
@@ -74,6 +75,17 @@ async def _trim_feeds(services: Services) -> None:
         await asyncio.sleep(60)
 
 
+async def _make_partitions(services: Services) -> None:
+    """Keep the event table's monthly partitions made ahead (every process does it; it is idempotent)."""
+    while True:
+        await asyncio.sleep(3600)
+        try:
+            made = await pg.ensure_partitions(services.pool, utc_now())
+            log.info("event partitions ready", extra={"partitions": made})
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # rows land in the default meanwhile
+            log.warning("event partitions not made, retrying in an hour", extra={"error": repr(exc)})
+
+
 def _travel_times(settings: Settings, the_region: region.Region) -> TravelTimes:
     graph = roads.load(settings.regions_dir / settings.region, settings.roads)
     return TravelTimes(graph, {h.id: (h.lat, h.lon) for h in the_region.hospitals.values()})
@@ -96,6 +108,7 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     the_map = await asyncio.to_thread(region_map.load, settings.regions_dir / settings.region, the_region)
     pool = await pg.connect(database_url)
     await pg.migrate(pool)
+    await pg.ensure_partitions(pool, utc_now())
     # A bounded pool whose callers wait for a free connection (up to 5 s): redis-py's default pool raises
     # "Too many connections" at once past 100, which 500 busy tablets reach (found by the side-by-side benchmark).
     redis_pool = BlockingConnectionPool.from_url(redis_url, max_connections=settings.redis_connections, timeout=5)
@@ -210,6 +223,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             services.notifier.run(),
             services.strips.run(),
             _trim_feeds(services),
+            _make_partitions(services),
             services.recommender.run(),
             services.recommender.sweep(),
         )
