@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import argon2
-from redis.asyncio import Redis
 
 from dispatch import tokens
 from dispatch.errors import AuthError, ConflictError, ForbiddenError, NotFoundError, ProtocolError
 from dispatch.pg import Pool
+from dispatch.redis_client import RedisClient
 from dispatch.revocation import Revocations
 
 _HASHER: Final = argon2.PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) parameters
@@ -115,7 +115,7 @@ class Accounts:
         self,
         *,
         pool: Pool,
-        redis: Redis,
+        redis: RedisClient,
         secret: str,
         revocations: Revocations,
         limits: Limits,
@@ -285,10 +285,8 @@ class Accounts:
 
     async def _count_failure(self, username: str, source: str) -> None:
         window = int(self._limits.window.total_seconds())
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in (self._attempts_key("user", username), self._attempts_key("addr", source)):
-                pipe.set(
-                    key, 0, ex=window, nx=True
-                )  # the window starts at the first failure (Redis 6.2 has no EXPIRE NX)
+        for key in (self._attempts_key("user", username), self._attempts_key("addr", source)):
+            async with self._redis.pipeline(transaction=True) as pipe:  # one key per transaction: one Cluster shard
+                pipe.set(key, 0, ex=window, nx=True)  # the window starts at the first failure (no EXPIRE NX in 6.2)
                 pipe.incr(key)
-            await pipe.execute()
+                await pipe.execute()

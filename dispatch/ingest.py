@@ -23,7 +23,7 @@ import msgspec
 from dispatch import derive, frames, pg
 from dispatch.errors import ProtocolError
 from dispatch.live import Live
-from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, SEQ_TAKEN, STRIPS
+from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, RESUMED, SEQ_TAKEN, STRIPS
 from dispatch.pg import EventRow, EventWriter
 from dispatch.protocol import (
     Ack,
@@ -129,6 +129,7 @@ class Ingest:
             unit_field=field,
             unit_value=value,
             region=self._region.name,
+            now_ms=int(now.timestamp() * 1000),
             unit_update=update,
             uid=message.uid,
             notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",
@@ -138,6 +139,8 @@ class Ingest:
             return Outcome(reply=seq_taken(unit, message.seq, max(fanout.last_seq or 0, sequence.accepted_upto)))
         if fanout.verdict == "duplicate":
             DUPLICATES.inc()
+        if fanout.resumed:
+            RESUMED.inc()
         if fanout.verdict == "not_assigned":
             sequence.durable(message.seq)
             REFUSED.labels(code="not_assigned").inc()

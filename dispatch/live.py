@@ -1,24 +1,28 @@
 """Redis adapter: the live state every process shares, and the streams that feed the dashboards.
 
-Keys (all prefixed ``pa:``):
-- ``unit:{u}`` hash: ``seq`` (highest seq fanned out), ``incident``, ``position``, ``status``;
-  ``region:{r}:units`` set of the unit hashes' keys; ``region:{r}:units:feed`` stream of ``unit`` updates (position,
-  status) for the dispatchers' map, kept ``units_retention``;
-  ``unit:{u}:uid:{uid}`` the seq a message's idempotency key was fanned out under (kept a week);
-  ``unit:{u}:incidents`` set: every incident the unit was ever assigned (a tablet may only write to those);
-- ``incident:{id}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON);
-  ``incident:{id}:events`` stream: every event of the incident;
-- ``hospital:{h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
-  dashboards' resume points; ``hospital:{h}:feed:trimmed`` the id below which the feed was trimmed;
-- ``region:{r}:status`` hash: every hospital's ED status (JSON); ``region:{r}:active`` set: open incidents;
-  ``region:{r}:events`` stream: every tablet event of every open incident of the region (the dispatchers' "see
-  everything" feed), capped at about REGION_EVENTS_KEPT entries;
-  ``region:{r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status changes, recommendation
-  changes), resumable like a hospital feed; ``incident:{id}`` also holds ``recommendation`` and its ``fingerprint``;
-- channel ``incident:{id}:strip``: live waveform chunks of the incident (pub/sub only: nothing is kept);
-- channel ``unit:{u}:notify``: ``assignment:<incident>``, ``recommendation:<incident>``, ``ack:<incident>`` or
+Keys (all prefixed ``pa:``, each with a hash tag in braces: the keys of one unit, one incident, one hospital or one
+region live on one Redis Cluster shard, and no command or script spans two tags):
+- ``{unit:u}`` hash: ``seq`` (highest seq claimed), ``incident``, ``position``, ``status``;
+  ``{unit:u}:uid:{uid}`` the seq a message's idempotency key was claimed under (kept a week);
+  ``{unit:u}:incidents`` set: every incident the unit was ever assigned (a tablet may only write to those);
+  ``{unit:u}:pending`` hash: seq -> when its fan-out began, until it ends (see ``Live.ingest``);
+- ``{incident:n}`` hash: ``state`` (IncidentState JSON), ``destination``, ``latest`` (merged latest vitals JSON),
+  ``recommendation`` and its ``top`` and ``fingerprint``; ``{incident:n}:events`` stream: every event of the incident;
+- ``{hospital:h}:feed`` stream: every event of every patient inbound to hospital h, in order; its ids are the
+  dashboards' resume points; ``{hospital:h}:feed:trimmed`` the id below which the feed was trimmed;
+- ``{region:r}:status`` hash: every hospital's ED status (JSON); ``{region:r}:active`` set: open incidents;
+  ``{region:r}:units`` set of the units that reported; ``{region:r}:units:feed`` stream of ``unit`` updates
+  (position, status) for the dispatchers' map, kept ``units_retention``; ``{region:r}:events`` stream: every tablet
+  event of every open incident of the region (the dispatchers' "see everything" feed), capped at about
+  REGION_EVENTS_KEPT entries; ``{region:r}:dispatch`` stream: what the dispatchers' consoles follow (hospital status
+  changes, recommendation changes), resumable like a hospital feed.
+Channels (pub/sub, not keys; a Cluster delivers them on every node):
+- ``pa:incident:n:strip``: live waveform chunks of the incident (nothing is kept);
+- ``pa:unit:u:notify``: ``assignment:<incident>``, ``recommendation:<incident>``, ``ack:<incident>`` or
   ``patient:<incident>`` (a vitals set or an assessment of the unit's patient was fanned out).
-Each multi-key change is one Lua script, so a reader never sees half of it. One Redis (not Cluster) for now.
+
+A change that touches several tags is a script per tag, run in a fixed order: the tag that decides (the unit's claim
+of a seq, the incident's destination) first, then the streams it feeds.
 """
 
 from __future__ import annotations
@@ -28,112 +32,110 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgspec
-from redis.asyncio import Redis
+
+from dispatch.redis_client import RedisClient
 
 PREFIX: Final = "pa:"
 REGION_EVENTS_KEPT: Final = 100_000  # the dispatchers' everything-feed: enough for minutes at a big city's peak
+RESUME_AFTER_MS: Final = 2_000  # a fan-out begun this long ago and not ended: its process died; a resend finishes it
+PENDING_KEPT_S: Final = 24 * 3600
 
-_INGEST_LUA: Final = """
-local unit_key, incidents_key, incident_key, events_key, uid_key, units_key, units_feed, region_events =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local seq, incident, event, latest, unit_field, unit_value, uid, ttl, notify, unit_update =
-    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
-local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
-if uid ~= '' and redis.call('EXISTS', uid_key) == 1 then return {'duplicate', '', ''} end
-if seq <= last then
-    if uid ~= '' then return {'seq_taken', tostring(last), ''} end
-    return {'repeat', '', ''}
+# The unit's claim of a seq (and of a uid), on the unit's shard. A fan-out that began and never ended (its process
+# was killed between this claim and the streams) is finished by the next resend of the message: ``resume``.
+_CLAIM: Final = """
+local unit_key, incidents_key, uid_key, pending_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local seq, incident, unit_field, unit_value, uid, ttl, now, stale =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local function unfinished(claimed)
+    local since = redis.call('HGET', pending_key, claimed)
+    if since and now - tonumber(since) > stale then
+        redis.call('HSET', pending_key, claimed, now)
+        return true
+    end
+    return false
 end
-if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', '', ''} end
+if uid ~= '' then
+    local claimed = redis.call('GET', uid_key)
+    if claimed then
+        if unfinished(claimed) then return {'resume', claimed} end
+        return {'duplicate', claimed}
+    end
+end
+local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
+if seq <= last then
+    if uid ~= '' then return {'seq_taken', tostring(last)} end
+    if unfinished(tostring(seq)) then return {'resume', tostring(seq)} end
+    return {'repeat', ''}
+end
+if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', ''} end
 redis.call('HSET', unit_key, 'seq', seq)
 if uid ~= '' then redis.call('SET', uid_key, seq, 'EX', ttl) end
-if unit_field ~= '' then
-    redis.call('HSET', unit_key, unit_field, unit_value)
-    redis.call('SADD', units_key, unit_key)
-    redis.call('XADD', units_feed, '*', 'e', unit_update)
+if unit_field ~= '' then redis.call('HSET', unit_key, unit_field, unit_value) end
+if incident ~= '' or unit_field ~= '' then
+    redis.call('HSET', pending_key, seq, now)
+    redis.call('EXPIRE', pending_key, @KEPT@)
 end
-if incident == '' then return {'ok', '', ''} end
-redis.call('XADD', events_key, '*', 'e', event)
-redis.call('XADD', region_events, 'MAXLEN', '~', '@KEPT@', '*', 'e', event)
-if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
-if notify ~= '' then redis.call('PUBLISH', unit_key .. ':notify', notify .. ':' .. incident) end
-local dest = redis.call('HGET', incident_key, 'destination')
-if dest then
-    return {'ok', dest, redis.call('XADD', 'pa:hospital:' .. dest .. ':feed', '*', 'e', event)}
-end
-return {'ok', '', ''}
-"""
-_INGEST: Final = _INGEST_LUA.replace("@KEPT@", str(REGION_EVENTS_KEPT))
+return {'ok', tostring(seq)}
+""".replace("@KEPT@", str(PENDING_KEPT_S))
 
+# The event on the incident's shard; returns where the incident is going.
+_APPEND: Final = """
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'latest', ARGV[2]) end
+return redis.call('HGET', KEYS[1], 'destination') or ''
+"""
+
+# The incident's new state on its shard; returns the former destination and, for a new one, the whole history.
 _PUT_INCIDENT: Final = """
 local incident_key, events_key = KEYS[1], KEYS[2]
-local state, event, unit, destination, incident = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local state, event, destination = ARGV[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', incident_key, 'destination') or ''
 redis.call('HSET', incident_key, 'state', state)
 redis.call('XADD', events_key, '*', 'e', event)
-if unit ~= '' then
-    redis.call('SADD', 'pa:unit:' .. unit .. ':incidents', incident)
-    redis.call('HSET', 'pa:unit:' .. unit, 'incident', incident)
-end
-if old ~= '' and old ~= destination then
-    redis.call('XADD', 'pa:hospital:' .. old .. ':feed', '*', 'e', event)
-end
+local history = {}
 if destination ~= '' then
     redis.call('HSET', incident_key, 'destination', destination)
-    local feed = 'pa:hospital:' .. destination .. ':feed'
     if old ~= destination then
-        for _, entry in ipairs(redis.call('XRANGE', events_key, '-', '+')) do
-            redis.call('XADD', feed, '*', 'e', entry[2][2])
-        end
-    else
-        redis.call('XADD', feed, '*', 'e', event)
+        for _, entry in ipairs(redis.call('XRANGE', events_key, '-', '+')) do table.insert(history, entry[2][2]) end
     end
 end
-if unit ~= '' then redis.call('PUBLISH', 'pa:unit:' .. unit .. ':notify', 'assignment:' .. incident) end
-return old
+return {old, history}
 """
 
-
 _SWAP_RECOMMENDATION: Final = """
-local incident_key, stream = KEYS[1], KEYS[2]
-local recommendation, top, fingerprint, update = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local incident_key = KEYS[1]
+local recommendation, top, fingerprint = ARGV[1], ARGV[2], ARGV[3]
 local previous = redis.call('HMGET', incident_key, 'top', 'fingerprint')
 redis.call('HSET', incident_key, 'recommendation', recommendation, 'top', top, 'fingerprint', fingerprint)
-if previous[2] ~= fingerprint then redis.call('XADD', stream, '*', 'e', update) end
 return {previous[1] or '', previous[2] or ''}
 """
 
-
+# An ED's event on the incident's shard, only if the incident is going to that ED.
 _ED_EVENT: Final = """
 local incident_key, events_key = KEYS[1], KEYS[2]
 local hospital, event, field, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HGET', incident_key, 'destination') ~= hospital then return 0 end
 redis.call('XADD', events_key, '*', 'e', event)
-redis.call('XADD', 'pa:hospital:' .. hospital .. ':feed', '*', 'e', event)
 if field ~= '' then redis.call('HSET', incident_key, field, value) end
 return 1
 """
 
-
-_STRIP: Final = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
-return redis.call('PUBLISH', KEYS[2], ARGV[2]) + 1
-"""
-
 Verdict = Literal["ok", "repeat", "duplicate", "seq_taken", "not_assigned"]
-_VERDICTS: Final = frozenset(("ok", "repeat", "duplicate", "seq_taken", "not_assigned"))
+_CLAIMS: Final = frozenset(("ok", "repeat", "duplicate", "seq_taken", "not_assigned", "resume"))
 UID_TTL_S: Final = 7 * 24 * 3600  # a tablet's outbox is resent within this; PostgreSQL's unique index holds beyond
 
 
 @dataclass(frozen=True, slots=True)
 class Fanout:
     """``repeat``: this seq was fanned out already; ``duplicate``: this uid was; ``seq_taken``: the seq is used by
-    another message of the unit (``last_seq`` is the unit's highest)."""
+    another message of the unit (``last_seq`` is the unit's highest); ``resumed``: a fan-out whose process died
+    midway was finished by this resend."""
 
     verdict: Verdict
     hospital: str | None = None
     feed_id: str | None = None
     last_seq: int | None = None
+    resumed: bool = False
 
 
 FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
@@ -155,51 +157,71 @@ def entries_of(reply: Any) -> list[FeedEntry]:
     return [(_bytes(entry_id).decode(), _bytes(fields[b"e"])) for entry_id, fields in reply]
 
 
-def _key(*parts: object) -> str:
-    return PREFIX + ":".join(str(p) for p in parts)
+def _key(kind: str, name: object, *rest: object) -> str:
+    """``pa:{kind:name}:rest...``: the braces are the Cluster hash tag."""
+    return PREFIX + "{" + f"{kind}:{name}" + "}" + "".join(f":{part}" for part in rest)
+
+
+def unit_key(unit: str, *rest: object) -> str:
+    return _key("unit", unit, *rest)
+
+
+def incident_key(incident: int | str, *rest: object) -> str:
+    return _key("incident", incident, *rest)
 
 
 def feed_key(hospital: str) -> str:
     return _key("hospital", hospital, "feed")
 
 
+def region_key(region: str, *rest: object) -> str:
+    return _key("region", region, *rest)
+
+
 def dispatch_key(region: str) -> str:
-    return _key("region", region, "dispatch")
-
-
-def strip_channel(incident: int) -> str:
-    return _key("incident", incident, "strip")
+    return region_key(region, "dispatch")
 
 
 def region_events_key(region: str) -> str:
-    return _key("region", region, "events")
+    return region_key(region, "events")
 
 
 def units_feed_key(region: str) -> str:
-    return _key("region", region, "units", "feed")
+    return region_key(region, "units", "feed")
+
+
+def strip_channel(incident: int) -> str:
+    return f"{PREFIX}incident:{incident}:strip"
+
+
+def notify_channel(unit: str) -> str:
+    return f"{PREFIX}unit:{unit}:notify"
+
+
+NOTIFY_PATTERN: Final = f"{PREFIX}unit:*:notify"
 
 
 class Live:
-    def __init__(self, redis: Redis, *, readers: Redis | None = None) -> None:
+    def __init__(self, redis: RedisClient, *, readers: RedisClient | None = None) -> None:
         """``readers``: the connections the feeds' blocking reads hold, one per followed stream, kept apart so that
         they never starve the pool the tablets' writes share."""
         self.redis = redis
         self.readers = readers or redis
-        self._ingest = redis.register_script(_INGEST)
+        self._claim = redis.register_script(_CLAIM)
+        self._append = redis.register_script(_APPEND)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
         self._ed_event = redis.register_script(_ED_EVENT)
-        self._strip = redis.register_script(_STRIP)
 
     # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
         """The incident's merged latest vitals (JSON) and its destination."""
-        latest, destination = await self.redis.hmget(_key("incident", incident), ["latest", "destination"])
+        latest, destination = await self.redis.hmget(incident_key(incident), ["latest", "destination"])
         return _optional(latest), _bytes(destination).decode() if destination else None
 
     async def ed_view(self, incident: int) -> tuple[str | None, datetime | None]:
         """The incident's destination, and when the ED took the patient over (None: not yet)."""
-        destination, handover = await self.redis.hmget(_key("incident", incident), ["destination", "handover"])
+        destination, handover = await self.redis.hmget(incident_key(incident), ["destination", "handover"])
         taken = msgspec.json.decode(handover, type=_HandedOver).transferred_at if handover else None
         return (_bytes(destination).decode() if destination else None), taken
 
@@ -214,51 +236,84 @@ class Live:
         unit_field: str,
         unit_value: bytes,
         region: str,
+        now_ms: int,
         unit_update: bytes = b"",
         uid: str | None = None,
         notify: str = "",
     ) -> Fanout:
         """Dedupe by uid and by (unit, seq) across every process, then append to the incident's and hospital's
-        streams; ``notify`` (e.g. ``patient``) is published to the unit's tablets with the incident number."""
+        streams; ``notify`` (e.g. ``patient``) is published to the unit's tablets with the incident number.
+
+        Three steps, one per shard: the unit's claim of the seq (which marks the fan-out pending), the incident's
+        stream (which says where the incident is going), then the region's and the destination's streams, the
+        notice, and the end of the pending mark, in one pipeline. A process killed between the claim and the end
+        leaves the mark: the tablet, unacked, resends, and the first resend after RESUME_AFTER_MS finishes the
+        fan-out (the streams it had reached may then hold the event twice; the dashboards drop a (unit, seq) they
+        have). Nothing claimed is left out of the feeds.
+        """
         inc = "" if incident is None else str(incident)
-        keys = [
-            _key("unit", unit),
-            _key("unit", unit, "incidents"),
-            _key("incident", inc),
-            _key("incident", inc, "events"),
-            _key("unit", unit, "uid", uid or ""),
-            _key("region", region, "units"),
-            units_feed_key(region),
-            region_events_key(region),
+        claim_keys = [
+            unit_key(unit),
+            unit_key(unit, "incidents"),
+            unit_key(unit, "uid", uid or ""),
+            unit_key(unit, "pending"),
         ]
-        args: list[bytes | str | int] = [
+        claim_args: list[bytes | str | int] = [
             seq,
             inc,
-            event,
-            latest or b"",
             unit_field,
             unit_value,
             uid or "",
             UID_TTL_S,
-            notify,
-            unit_update,
+            now_ms,
+            RESUME_AFTER_MS,
         ]
-        verdict, second, feed_id = (_bytes(v).decode() for v in await self._ingest(keys=keys, args=args))
-        if verdict not in _VERDICTS:
-            raise ValueError(f"unexpected ingest verdict {verdict!r}")
+        verdict, claimed = (_bytes(v).decode() for v in await self._claim(keys=claim_keys, args=claim_args))
+        if verdict not in _CLAIMS:
+            raise ValueError(f"unexpected claim verdict {verdict!r}")
         if verdict == "seq_taken":
-            return Fanout(verdict="seq_taken", last_seq=int(second))
-        return Fanout(verdict=verdict, hospital=second or None, feed_id=feed_id or None)  # type: ignore[arg-type]
+            return Fanout(verdict="seq_taken", last_seq=int(claimed))
+        if verdict not in ("ok", "resume"):
+            return Fanout(verdict=verdict)  # type: ignore[arg-type]
+        destination = ""
+        if incident is not None:
+            reply = await self._append(
+                keys=[incident_key(incident), incident_key(incident, "events")], args=[event, latest or b""]
+            )
+            destination = _bytes(reply).decode()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            feed_at: int | None = None
+            if incident is not None:
+                pipe.xadd(region_events_key(region), {"e": event}, maxlen=REGION_EVENTS_KEPT, approximate=True)
+                if destination:
+                    feed_at = len(pipe)
+                    pipe.xadd(feed_key(destination), {"e": event})
+                if notify:
+                    pipe.publish(notify_channel(unit), f"{notify}:{incident}")
+            if unit_field:
+                pipe.sadd(region_key(region, "units"), unit)
+                pipe.xadd(units_feed_key(region), {"e": unit_update})
+            if incident is not None or unit_field:
+                pipe.hdel(unit_key(unit, "pending"), claimed)
+            results = await pipe.execute() if len(pipe) else []
+        feed_id = _bytes(results[feed_at]).decode() if feed_at is not None else None
+        return Fanout(verdict="ok", hospital=destination or None, feed_id=feed_id, resumed=verdict == "resume")
 
     async def publish_strips(self, chunks: list[tuple[str, int, bytes]]) -> list[str]:
-        """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now, in one
-        pipeline; nothing is kept. Per chunk: ``watched``, ``unwatched`` or ``not_assigned`` (not the unit's)."""
+        """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now; nothing
+        is kept. Per chunk: ``watched``, ``unwatched`` or ``not_assigned`` (not the unit's). Two pipelines: whether
+        each incident is its unit's, then the chunks that are. In a Cluster ``watched`` counts this node's
+        subscribers only."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for unit, incident, chunk in chunks:
-                keys = [_key("unit", unit, "incidents"), strip_channel(incident)]
-                await self._strip(keys=keys, args=[incident, chunk], client=pipe)
-            results = await pipe.execute()
-        return ["not_assigned" if int(r) == 0 else "watched" if int(r) > 1 else "unwatched" for r in results]
+            for unit, incident, _ in chunks:
+                pipe.sismember(unit_key(unit, "incidents"), str(incident))
+            assigned = [bool(r) for r in await pipe.execute()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (_, incident, chunk), mine in zip(chunks, assigned, strict=True):
+                if mine:
+                    pipe.publish(strip_channel(incident), chunk)
+            receivers = iter(await pipe.execute() if len(pipe) else [])
+        return ["watched" if int(next(receivers)) > 0 else "unwatched" if mine else "not_assigned" for mine in assigned]
 
     # Incidents ----------
     async def put_incident(
@@ -267,52 +322,71 @@ class Live:
         """Store the incident's state and push it to the unit and to the feeds it concerns.
 
         A new destination receives the incident's whole history first; a former destination receives this last
-        state (so its dashboard knows the patient is no longer coming) and nothing after it.
+        state (so its dashboard knows the patient is no longer coming) and nothing after it. The caller holds the
+        incident's row lock, so two changes of one incident reach Redis in order.
         """
-        keys = [_key("incident", incident), _key("incident", incident, "events")]
-        args: list[bytes | str | int] = [state, event, unit or "", destination or "", incident]
-        return _bytes(await self._put_incident(keys=keys, args=args)).decode() or None
+        if unit:
+            async with self.redis.pipeline(transaction=True) as pipe:  # the unit's shard: it may write to it now
+                pipe.sadd(unit_key(unit, "incidents"), str(incident))
+                pipe.hset(unit_key(unit), "incident", str(incident))
+                await pipe.execute()
+        keys = [incident_key(incident), incident_key(incident, "events")]
+        raw_old, history = await self._put_incident(keys=keys, args=[state, event, destination or ""])
+        old = _bytes(raw_old).decode()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if old and old != destination:
+                pipe.xadd(feed_key(old), {"e": event})
+            if destination:
+                for entry in history if old != destination else [event]:
+                    pipe.xadd(feed_key(destination), {"e": entry})
+            if unit:
+                pipe.publish(notify_channel(unit), f"assignment:{incident}")
+            if len(pipe):
+                await pipe.execute()
+        return old or None
 
     async def incident_state(self, incident: int) -> bytes | None:
-        return _optional(await self.redis.hget(_key("incident", incident), "state"))
+        return _optional(await self.redis.hget(incident_key(incident), "state"))
 
     async def units(self, region: str) -> list[tuple[str, bytes | None, bytes | None, bytes | None]]:
         """Every unit of the region that has reported: (unit, incident, position JSON, status JSON)."""
-        keys = sorted(_bytes(k).decode() for k in await self.redis.smembers(_key("region", region, "units")))
+        units = sorted(_bytes(u).decode() for u in await self.redis.smembers(region_key(region, "units")))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(key, ["incident", "position", "status"])
-            rows = await pipe.execute()
+            for unit in units:
+                pipe.hmget(unit_key(unit), ["incident", "position", "status"])
+            rows = await pipe.execute() if units else []
         return [
-            (key.removeprefix(_key("unit", "")), _optional(incident), _optional(position), _optional(status))
-            for key, (incident, position, status) in zip(keys, rows, strict=True)
+            (unit, _optional(incident), _optional(position), _optional(status))
+            for unit, (incident, position, status) in zip(units, rows, strict=True)
         ]
 
     async def unit_incident(self, unit: str) -> int | None:
-        value = await self.redis.hget(_key("unit", unit), "incident")
+        value = await self.redis.hget(unit_key(unit), "incident")
         return int(value) if value else None
 
     async def activate(self, region: str, incident: int, active: bool) -> None:
-        key = _key("region", region, "active")
+        key = region_key(region, "active")
         await (self.redis.sadd(key, incident) if active else self.redis.srem(key, incident))
 
     async def active_incidents(self, region: str) -> list[int]:
-        members = await self.redis.smembers(_key("region", region, "active"))
+        members = await self.redis.smembers(region_key(region, "active"))
         return sorted(int(m) for m in members)
 
     async def incident_inputs(self, incident: int) -> tuple[bytes | None, bytes | None]:
         """The incident's state and merged latest state (JSON), for recomputing its recommendation."""
-        state, latest = await self.redis.hmget(_key("incident", incident), ["state", "latest"])
+        state, latest = await self.redis.hmget(incident_key(incident), ["state", "latest"])
         return _optional(state), _optional(latest)
 
     async def swap_recommendation(
         self, region: str, incident: int, *, recommendation: bytes, top: str, fingerprint: str, update: bytes
     ) -> str | None:
         """Store the incident's recommendation; publish ``update`` to the dispatchers if it changed. Returns the
-        previous top choice. Atomic, so two processes recomputing at once publish a change once."""
-        keys = [_key("incident", incident), dispatch_key(region)]
-        args: list[bytes | str | int] = [recommendation, top, fingerprint, update]
-        previous_top, _ = (_bytes(v).decode() for v in await self._swap_recommendation(keys=keys, args=args))
+        previous top choice. The swap is atomic, so two processes recomputing at once publish a change once."""
+        args: list[bytes | str | int] = [recommendation, top, fingerprint]
+        reply = await self._swap_recommendation(keys=[incident_key(incident)], args=args)
+        previous_top, previous_fingerprint = (_bytes(v).decode() for v in reply)
+        if previous_fingerprint != fingerprint:
+            await self.redis.xadd(dispatch_key(region), {"e": update})
         return previous_top or None
 
     async def put_ed_event(
@@ -320,32 +394,35 @@ class Live:
     ) -> bool:
         """Append an event of the receiving ED (acknowledgement, handover) to the incident's stream and the hospital's
         feed, and keep ``field`` on the incident; False (nothing done) if the incident is not inbound to it."""
-        keys = [_key("incident", incident), _key("incident", incident, "events")]
+        keys = [incident_key(incident), incident_key(incident, "events")]
         args: list[bytes | str | int] = [hospital, event, field, value]
-        return bool(await self._ed_event(keys=keys, args=args))
+        if not await self._ed_event(keys=keys, args=args):
+            return False
+        await self.redis.xadd(feed_key(hospital), {"e": event})
+        return True
 
     async def incident_field(self, incident: int, field: str) -> bytes | None:
-        return _optional(await self.redis.hget(_key("incident", incident), field))
+        return _optional(await self.redis.hget(incident_key(incident), field))
 
     async def recommendation_top(self, incident: int) -> str | None:
-        top = _optional(await self.redis.hget(_key("incident", incident), "top"))
+        top = _optional(await self.redis.hget(incident_key(incident), "top"))
         return top.decode() or None if top is not None else None
 
     async def recommendation(self, incident: int) -> bytes | None:
-        return _optional(await self.redis.hget(_key("incident", incident), "recommendation"))
+        return _optional(await self.redis.hget(incident_key(incident), "recommendation"))
 
     async def notify_unit(self, unit: str, kind: str, incident: int) -> None:
-        await self.redis.publish(_key("unit", unit, "notify"), f"{kind}:{incident}")
+        await self.redis.publish(notify_channel(unit), f"{kind}:{incident}")
 
     # Hospital status ----------
     async def statuses(self, region: str) -> dict[str, bytes]:
-        raw = await self.redis.hgetall(_key("region", region, "status"))
+        raw = await self.redis.hgetall(region_key(region, "status"))
         return {_bytes(k).decode(): _bytes(v) for k, v in raw.items()}
 
     async def put_status(self, region: str, hospital: str, status: bytes, update: bytes) -> None:
         """Store a hospital's status and tell the dispatchers, atomically."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_key("region", region, "status"), hospital, status)
+            pipe.hset(region_key(region, "status"), hospital, status)
             pipe.xadd(dispatch_key(region), {"e": update})
             await pipe.execute()
 

@@ -19,6 +19,10 @@ THROTTLED_SECONDS = Counter("prealert_tablet_throttled_seconds_total", "Time tab
 DUPLICATES = Counter(
     "prealert_tablet_duplicates_total", "Tablet messages whose uid was already fanned out (resent under a new seq)"
 )
+RESUMED = Counter(
+    "prealert_fanouts_resumed_total",
+    "Tablet messages whose fan-out began in a process that died midway, finished when the tablet resent them",
+)
 SEQ_TAKEN = Counter("prealert_tablet_seq_taken_total", "Tablet messages sent under a seq another device had used")
 STRIPS = Counter(
     "prealert_strip_chunks_total",

@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from dispatch.errors import AuthError
+from dispatch.redis_client import RedisClient
 from dispatch.tokens import Principal
 
 log = logging.getLogger("prealert.revocation")
@@ -35,7 +35,7 @@ def _names(principal: Principal) -> Iterator[str]:
 
 
 class Revocations:
-    def __init__(self, redis: Redis, *, keep_s: int) -> None:
+    def __init__(self, redis: RedisClient, *, keep_s: int) -> None:
         self._redis = redis
         self._keep_s = keep_s  # the longest a token lives: older revocations can be forgotten
         self._revoked: dict[str, int] = {}  # name -> the moment (epoch s) it was revoked

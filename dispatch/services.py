@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from dispatch import access, tokens
 from dispatch.accounts import Accounts
 from dispatch.audit_log import AuditLog
@@ -23,6 +21,7 @@ from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
 from dispatch.recommend import Recommender
 from dispatch.records import Records
+from dispatch.redis_client import RedisClient
 from dispatch.region import Region
 from dispatch.revocation import Revocations
 from dispatch.roads import TravelTimes
@@ -37,7 +36,7 @@ class Services:
     region: Region
     secret: str
     pool: Pool
-    redis: Redis
+    redis: RedisClient
     live: Live
     writer: EventWriter
     ingest: Ingest

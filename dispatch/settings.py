@@ -29,6 +29,7 @@ class Settings:
     regions_dir: Path = field(default_factory=_default_regions)
     # Servers: None means "start the embedded ones under data_dir"
     redis_url: str | None = None
+    redis_cluster: bool = False  # redis_url names one node of a Redis Cluster (keys are hash-tagged per shard)
     database_url: str | None = None
     # Secrets: None means "generate one under data_dir and keep it"
     token_secret: str | None = None
@@ -111,6 +112,7 @@ class Settings:
             region=get("REGION") or base.region,
             regions_dir=Path(regions) if (regions := get("REGIONS_DIR")) else base.regions_dir,
             redis_url=get("REDIS_URL"),
+            redis_cluster=(get("REDIS_CLUSTER") or "0") in ("1", "true", "yes"),
             database_url=get("DATABASE_URL"),
             token_secret=get("TOKEN_SECRET"),
             max_frame_bytes=int(get("MAX_FRAME_BYTES") or base.max_frame_bytes),

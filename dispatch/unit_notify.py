@@ -10,18 +10,17 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from dispatch.live import PREFIX
+from dispatch.live import NOTIFY_PATTERN
+from dispatch.redis_client import RedisClient
 
 log = logging.getLogger("prealert.notify")
-_PATTERN = f"{PREFIX}unit:*:notify"
 Notice = tuple[str, int]  # ("assignment" | "recommendation" | "ack" | "patient" | "outcome", incident)
 
 
 class UnitNotifier:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._listeners: defaultdict[str, set[asyncio.Queue[Notice]]] = defaultdict(set)
 
@@ -45,7 +44,7 @@ class UnitNotifier:
 
     async def _listen_once(self) -> None:
         async with self._redis.pubsub() as pubsub:
-            await pubsub.psubscribe(_PATTERN)
+            await pubsub.psubscribe(NOTIFY_PATTERN)
             async for message in pubsub.listen():
                 if message["type"] == "pmessage":
                     kind, _, incident = message["data"].decode().partition(":")

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
-from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from dispatch import pg, records_web, region, region_map, research_web, roads, security_web, tokens, web
+from dispatch import pg, records_web, redis_client, region, region_map, research_web, roads, security_web, tokens, web
 from dispatch.accounts import Accounts
 from dispatch.accounts import Limits as AccountLimits
 from dispatch.audit_log import AuditLog
@@ -109,12 +108,9 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     pool = await pg.connect(database_url)
     await pg.migrate(pool)
     await pg.ensure_partitions(pool, utc_now())
-    # A bounded pool whose callers wait for a free connection (up to 5 s): redis-py's default pool raises
-    # "Too many connections" at once past 100, which 500 busy tablets reach (found by the side-by-side benchmark).
-    redis_pool = BlockingConnectionPool.from_url(redis_url, max_connections=settings.redis_connections, timeout=5)
-    redis = Redis(connection_pool=redis_pool)
+    redis = redis_client.connect(redis_url, cluster=settings.redis_cluster, max_connections=settings.redis_connections)
     # Each followed stream (a hospital's feed, the dispatchers' feeds) holds one connection in a blocking read.
-    readers = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=10_000, timeout=5))
+    readers = redis_client.connect(redis_url, cluster=settings.redis_cluster, max_connections=10_000)
     live = Live(redis, readers=readers)
     writer = pg.EventWriter(pool, batch=settings.write_batch)
     strips = StripRelay(live)

@@ -24,6 +24,7 @@ def free_port() -> int:
 class Backends:
     redis_url: str
     database_url: str
+    redis_cluster: bool = False  # redis_url is one node of a Redis Cluster
 
 
 @dataclass
@@ -62,6 +63,7 @@ def start_service(
         "PREALERT_PORT": str(port),
         "PREALERT_DATA_DIR": str(data_dir),
         "PREALERT_REDIS_URL": backends.redis_url,
+        "PREALERT_REDIS_CLUSTER": "1" if backends.redis_cluster else "0",
         "PREALERT_DATABASE_URL": backends.database_url,
         "PREALERT_TOKEN_SECRET": secret,
         "PREALERT_PRINT_TOKENS": "0",

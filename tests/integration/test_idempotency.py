@@ -113,7 +113,7 @@ async def test_a_uid_is_stored_once_when_redis_forgot_it(scene: Scene, db: async
     await tablet.wait_acked(first)
     redis = Redis.from_url(backends.redis_url)
     try:
-        assert await redis.delete(f"pa:unit:{scene.unit}:uid:{uid}") == 1
+        assert await redis.delete(f"pa:{{unit:{scene.unit}}}:uid:{uid}") == 1
     finally:
         await redis.aclose()
     again = await tablet.send({**scene.vitals(hr=77), "uid": uid})
@@ -154,7 +154,7 @@ async def test_two_devices_on_one_seq_after_redis_forgot_both_are_kept(
     await a.wait_acked(await a.send(scene.vitals(hr=61)))
     redis = Redis.from_url(backends.redis_url)
     try:  # Redis restarted empty, as far as this unit goes: only PostgreSQL knows seq 1 is taken
-        assert await redis.hdel(f"pa:unit:{scene.unit}", "seq") == 1
+        assert await redis.hdel(f"pa:{{unit:{scene.unit}}}", "seq") == 1
     finally:
         await redis.aclose()
     assert await b.send(scene.vitals(hr=62)) == 1  # the same seq, another message
