@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
+.PHONY: run test test-cluster check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -42,6 +42,10 @@ test: install-test check
 
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
+
+## The integration suite again, on a real three-master Redis Cluster the suite starts (every key hash-tagged per shard).
+test-cluster: install-test
+	PREALERT_TEST_REDIS_CLUSTER=1 $(BIN)/pytest tests/integration
 
 ## The foundation benchmark: 100 tablets at 1 vitals/s, 10 dashboards, 60 s.
 bench: $(VENV)/.installed-test

@@ -27,6 +27,7 @@ of a seq, the incident's destination) first, then the streams it feeds.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -78,10 +79,12 @@ end
 return {'ok', tostring(seq)}
 """.replace("@KEPT@", str(PENDING_KEPT_S))
 
-# The event on the incident's shard; returns where the incident is going.
+# The event on the incident's shard, and the notice to the unit's tablets (a channel is no key: a script may publish
+# to any); returns where the incident is going.
 _APPEND: Final = """
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'latest', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return redis.call('HGET', KEYS[1], 'destination') or ''
 """
 
@@ -277,9 +280,9 @@ class Live:
             return Fanout(verdict=verdict)  # type: ignore[arg-type]
         destination = ""
         if incident is not None:
-            reply = await self._append(
-                keys=[incident_key(incident), incident_key(incident, "events")], args=[event, latest or b""]
-            )
+            channel, notice = (notify_channel(unit), f"{notify}:{incident}") if notify else ("", "")
+            keys = [incident_key(incident), incident_key(incident, "events")]
+            reply = await self._append(keys=keys, args=[event, latest or b"", channel, notice])
             destination = _bytes(reply).decode()
         async with self.redis.pipeline(transaction=False) as pipe:
             feed_at: int | None = None
@@ -288,8 +291,6 @@ class Live:
                 if destination:
                     feed_at = len(pipe)
                     pipe.xadd(feed_key(destination), {"e": event})
-                if notify:
-                    pipe.publish(notify_channel(unit), f"{notify}:{incident}")
             if unit_field:
                 pipe.sadd(region_key(region, "units"), unit)
                 pipe.xadd(units_feed_key(region), {"e": unit_update})
@@ -301,19 +302,18 @@ class Live:
 
     async def publish_strips(self, chunks: list[tuple[str, int, bytes]]) -> list[str]:
         """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now; nothing
-        is kept. Per chunk: ``watched``, ``unwatched`` or ``not_assigned`` (not the unit's). Two pipelines: whether
-        each incident is its unit's, then the chunks that are. In a Cluster ``watched`` counts this node's
-        subscribers only."""
+        is kept. Per chunk: ``watched``, ``unwatched`` or ``not_assigned`` (not the unit's): one pipeline asks whether
+        each incident is its unit's, then the chunks that are go out together. In a Cluster ``watched`` counts this
+        node's subscribers only."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for unit, incident, _ in chunks:
                 pipe.sismember(unit_key(unit, "incidents"), str(incident))
             assigned = [bool(r) for r in await pipe.execute()]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (_, incident, chunk), mine in zip(chunks, assigned, strict=True):
-                if mine:
-                    pipe.publish(strip_channel(incident), chunk)
-            receivers = iter(await pipe.execute() if len(pipe) else [])
-        return ["watched" if int(next(receivers)) > 0 else "unwatched" if mine else "not_assigned" for mine in assigned]
+        sent = [self.redis.publish(strip_channel(i), chunk) for (_, i, chunk), mine in zip(chunks, assigned) if mine]
+        receivers = iter(await asyncio.gather(*sent))  # a Cluster pipeline cannot carry PUBLISH
+        return [
+            ("watched" if int(next(receivers)) > 0 else "unwatched") if mine else "not_assigned" for mine in assigned
+        ]
 
     # Incidents ----------
     async def put_incident(
@@ -339,10 +339,10 @@ class Live:
             if destination:
                 for entry in history if old != destination else [event]:
                     pipe.xadd(feed_key(destination), {"e": entry})
-            if unit:
-                pipe.publish(notify_channel(unit), f"assignment:{incident}")
             if len(pipe):
                 await pipe.execute()
+        if unit:
+            await self.notify_unit(unit, "assignment", incident)
         return old or None
 
     async def incident_state(self, incident: int) -> bytes | None:

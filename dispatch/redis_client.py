@@ -20,4 +20,4 @@ def connect(url: str, *, cluster: bool, max_connections: int) -> RedisClient:
     benchmark). In a Cluster the bound is per node and redis-py's cluster client cannot wait, so it is set high."""
     if cluster:
         return RedisCluster.from_url(url, max_connections=max(max_connections, 10_000))
-    return Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5))
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5))

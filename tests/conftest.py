@@ -1,6 +1,7 @@
 """Fixtures for every tier. The suite starts its own real Redis and PostgreSQL (the embedded servers, on private
 Unix sockets) unless ``PREALERT_TEST_REDIS_URL`` and ``PREALERT_TEST_DATABASE_URL`` name external ones, and runs
-the service as real ``prealert serve`` processes on free ports."""
+the service as real ``prealert serve`` processes on free ports. With ``PREALERT_TEST_REDIS_CLUSTER=1`` the Redis is a
+Cluster: the one named by the URL, or else a real three-master cluster the suite starts (``make test-cluster``)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ import asyncpg
 import httpx
 import pytest
 
-from dispatch import tokens
+from dispatch import redis_client, tokens
+from dispatch.redis_client import RedisClient
 from prealert import harness
 from prealert.client import DashboardClient, TabletClient
 from prealert.embedded import EmbeddedServers
 from prealert.harness import Backends, Service
+from prealert.redis_cluster import RedisClusterServers
 
 SECRET = secrets.token_urlsafe(32)
 REGION = "pittsburgh"
@@ -50,15 +53,28 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
         os.environ.get("PREALERT_TEST_REDIS_URL"),
         os.environ.get("PREALERT_TEST_DATABASE_URL"),
     )
+    cluster = os.environ.get("PREALERT_TEST_REDIS_CLUSTER", "0") in ("1", "true", "yes")
     if redis_url and database_url:
-        yield Backends(redis_url, database_url)
+        yield Backends(redis_url, database_url, redis_cluster=cluster)
         return
     servers = EmbeddedServers(tmp_path_factory.mktemp("servers"))
+    nodes = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")) if cluster else None
     servers.start()
     try:
-        yield Backends(servers.redis_url, servers.database_url)
+        if nodes is not None:
+            nodes.start()
+            yield Backends(nodes.url, servers.database_url, redis_cluster=True)
+        else:
+            yield Backends(servers.redis_url, servers.database_url)
     finally:
+        if nodes is not None:
+            nodes.stop()
         servers.stop()
+
+
+def redis_of(backends: Backends) -> RedisClient:
+    """A client of the suite's Redis (a Cluster client when it is one)."""
+    return redis_client.connect(backends.redis_url, cluster=backends.redis_cluster, max_connections=8)
 
 
 @pytest.fixture(scope="session")

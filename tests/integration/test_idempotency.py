@@ -5,13 +5,15 @@ repeat. Real sockets, real Redis and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
+
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
+from dispatch.live import unit_key
 from prealert.client import TabletClient, new_uid
 from prealert.harness import Backends, Service
-from tests.conftest import Scene, iso, make_scene
+from tests.conftest import Scene, iso, make_scene, redis_of
 
 
 @pytest.fixture
@@ -111,9 +113,9 @@ async def test_a_uid_is_stored_once_when_redis_forgot_it(scene: Scene, db: async
     uid = new_uid()
     first = await tablet.send({**scene.vitals(hr=77), "uid": uid})
     await tablet.wait_acked(first)
-    redis = Redis.from_url(backends.redis_url)
+    redis = redis_of(backends)
     try:
-        assert await redis.delete(f"pa:{{unit:{scene.unit}}}:uid:{uid}") == 1
+        assert await redis.delete(unit_key(scene.unit, "uid", uid)) == 1
     finally:
         await redis.aclose()
     again = await tablet.send({**scene.vitals(hr=77), "uid": uid})
@@ -152,9 +154,9 @@ async def test_two_devices_on_one_seq_after_redis_forgot_both_are_kept(
     await a.connect()
     await b.connect()  # both start from the same last_seq
     await a.wait_acked(await a.send(scene.vitals(hr=61)))
-    redis = Redis.from_url(backends.redis_url)
+    redis = redis_of(backends)
     try:  # Redis restarted empty, as far as this unit goes: only PostgreSQL knows seq 1 is taken
-        assert await redis.hdel(f"pa:{{unit:{scene.unit}}}", "seq") == 1
+        assert await redis.hdel(unit_key(scene.unit), "seq") == 1
     finally:
         await redis.aclose()
     assert await b.send(scene.vitals(hr=62)) == 1  # the same seq, another message
@@ -164,3 +166,61 @@ async def test_two_devices_on_one_seq_after_redis_forgot_both_are_kept(
     assert [(seq, hr) for seq, _, hr in await stored(db, scene.unit)] == [(1, "61"), (2, "62")]
     await a.close()
     await b.close()
+
+
+async def claim_as_a_process_that_died(backends: Backends, unit: str, seq: int, uid: str, *, ago_ms: int) -> None:
+    """What a process leaves when it is killed between its claim of the seq and the feeds (``Live.ingest``)."""
+    redis = redis_of(backends)
+    try:
+        now_ms = int(time.time() * 1000)
+        await redis.hset(unit_key(unit), "seq", seq)
+        await redis.set(unit_key(unit, "uid", uid), seq)
+        await redis.hset(unit_key(unit, "pending"), str(seq), now_ms - ago_ms)
+    finally:
+        await redis.aclose()
+
+
+async def test_a_fan_out_cut_short_by_a_dead_process_is_finished_by_the_resend(
+    scene: Scene, db: asyncpg.Pool, backends: Backends
+) -> None:
+    ed = scene.dashboard()
+    await ed.connect()
+    tablet = scene.tablet()
+    await tablet.connect()
+    uid = new_uid()
+    await claim_as_a_process_that_died(backends, scene.unit, tablet.next_seq, uid, ago_ms=5_000)
+
+    seq = await tablet.send({**scene.vitals(hr=143), "uid": uid})
+    await tablet.wait_acked(seq)
+    await ed.wait(lambda: any(b.get("hr") == 143 for b in ed.bodies("vitals", scene.unit)))
+
+    assert await stored(db, scene.unit) == [(seq, uid, "143")]
+    redis = redis_of(backends)
+    try:
+        assert await redis.hlen(unit_key(scene.unit, "pending")) == 0  # the fan-out ended
+    finally:
+        await redis.aclose()
+    await tablet.close()
+    await ed.close()
+
+
+async def test_a_resend_while_the_first_fan_out_may_still_run_is_not_fanned_out_twice(
+    scene: Scene, db: asyncpg.Pool, backends: Backends
+) -> None:
+    ed = scene.dashboard()
+    await ed.connect()
+    tablet = scene.tablet()
+    await tablet.connect()
+    uid = new_uid()
+    await claim_as_a_process_that_died(backends, scene.unit, tablet.next_seq, uid, ago_ms=0)  # just now
+    seq = await tablet.send({**scene.vitals(hr=144), "uid": uid})
+    await tablet.wait_acked(seq)
+    after = await tablet.send(scene.vitals(hr=88))  # a later message reaches the ED: the first did not, yet
+    await tablet.wait_acked(after)
+    await ed.wait(lambda: any(b.get("hr") == 88 for b in ed.bodies("vitals", scene.unit)))
+
+    assert not any(b.get("hr") == 144 for b in ed.bodies("vitals", scene.unit))
+    assert [hr for _, _, hr in await stored(db, scene.unit)] == ["144", "88"]  # stored all the same
+    assert after == seq + 1
+    await tablet.close()
+    await ed.close()
