@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgspec
+from redis.asyncio.cluster import RedisCluster
 
 from dispatch.redis_client import RedisClient
 
@@ -309,11 +310,16 @@ class Live:
             for unit, incident, _ in chunks:
                 pipe.sismember(unit_key(unit, "incidents"), str(incident))
             assigned = [bool(r) for r in await pipe.execute()]
-        sent = [self.redis.publish(strip_channel(i), chunk) for (_, i, chunk), mine in zip(chunks, assigned) if mine]
-        receivers = iter(await asyncio.gather(*sent))  # a Cluster pipeline cannot carry PUBLISH
-        return [
-            ("watched" if int(next(receivers)) > 0 else "unwatched") if mine else "not_assigned" for mine in assigned
-        ]
+        mine = [(incident, chunk) for (_, incident, chunk), ok in zip(chunks, assigned, strict=True) if ok]
+        if isinstance(self.redis, RedisCluster):  # a Cluster pipeline cannot carry PUBLISH: one call each, together
+            counts = await asyncio.gather(*(self.redis.publish(strip_channel(i), c) for i, c in mine))
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for incident, chunk in mine:
+                    pipe.publish(strip_channel(incident), chunk)
+                counts = await pipe.execute() if mine else []
+        receivers = iter(counts)
+        return [("watched" if int(next(receivers)) > 0 else "unwatched") if ok else "not_assigned" for ok in assigned]
 
     # Incidents ----------
     async def put_incident(

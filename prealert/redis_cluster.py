@@ -57,6 +57,10 @@ class RedisClusterServers:
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return list(self._procs)
+
+    @property
     def url(self) -> str:
         """One node's URL: a cluster client finds the others from it."""
         return f"redis://127.0.0.1:{self.ports[0]}/0"

@@ -3,6 +3,7 @@
 
     python -m loadtests.sidebyside                 # everything (about 15 minutes)
     python -m loadtests.sidebyside --systems prealert1 --workloads w1 --seconds 20
+    python -m loadtests.sidebyside --systems prealert1-cluster,prealert2-cluster --workloads w1,ramp
 
 Workloads: ``w1`` (500 units at 1 vitals/s, 50 ED dashboards, 2 dispatcher consoles that see everything), ``w2``
 (100 units at 1/s, every message to every one of 50 subscribers), ``ramp`` (w1's shape, the rate doubling each step
@@ -35,9 +36,11 @@ from loadtests.sidebyside.systems import Prealert, SocketIoRelay, System, hospit
 from loadtests.sidebyside.workloads import Step, run_load
 from prealert.embedded import EmbeddedServers, _package_dir
 from prealert.harness import Backends, free_port
+from prealert.redis_cluster import RedisClusterServers
 
 OUT = Path(__file__).parent.parent.parent / "docs" / "performance"
-SYSTEMS = ("prealert1", "prealert2", "socketio-py", "socketio-node")
+DEFAULT_SYSTEMS = ("prealert1", "prealert2", "socketio-py", "socketio-node")
+SYSTEMS = ("prealert1", "prealert2", "socketio-py", "socketio-node", "prealert1-cluster", "prealert2-cluster")
 WORKLOADS = ("w1", "w2", "ramp", "storm", "idle", "slow")
 
 
@@ -67,9 +70,10 @@ async def backend_pids(redis_url: str, database_url: str) -> dict[str, list[int]
     return {"redis": [redis_pid], "postgres": [postmaster]}
 
 
-def make_system(name: str, backends: Backends, folder: Path) -> System:
+def make_system(name: str, backends: Backends, cluster: Backends | None, folder: Path) -> System:
     if name.startswith("prealert"):
-        return Prealert(backends, folder / name, processes=int(name[-1]), hospitals=50)
+        on = cluster if name.endswith("-cluster") and cluster is not None else backends
+        return Prealert(on, folder / name, processes=int(name.split("-")[0][-1]), hospitals=50)
     kind = "python" if name == "socketio-py" else "node"
     return SocketIoRelay(kind, backends.redis_url, folder)
 
@@ -121,18 +125,25 @@ async def run(args: argparse.Namespace) -> int:
         servers.start()
         backends = Backends(redis_url, servers.database_url)
         pids = await backend_pids(redis_url, servers.database_url)
+        nodes = RedisClusterServers(folder / "redis-cluster") if any("cluster" in n for n in args.systems) else None
+        cluster: Backends | None = None
+        if nodes is not None:
+            nodes.start()
+            cluster = Backends(nodes.url, servers.database_url, redis_cluster=True)
+            pids["redis-cluster"] = [p.pid for p in nodes.processes]
         steps: list[Step] = []
         extra: dict[str, Any] = {}
         try:
             for name in args.systems:
-                system = make_system(name, backends, bench if name.startswith("socketio") else folder)
+                system = make_system(name, backends, cluster, bench if name.startswith("socketio") else folder)
                 print(f"{system.name}: starting", flush=True)
                 system.start()
                 try:
                     steps += await workloads(system, args.workloads, args.seconds, pids)
                 finally:
                     system.stop()
-                await _flush(redis_url)
+                for url in [redis_url] + ([f"redis://127.0.0.1:{p}/0" for p in nodes.ports] if nodes else []):
+                    await _flush(url)
             if "prealert1" in args.systems and set(args.workloads) & {"storm", "idle", "slow"}:
                 # on a fresh process: an overloaded ramp step leaves a backlog behind
                 fresh = Prealert(backends, folder / "scenarios", processes=1, hospitals=50)
@@ -142,6 +153,8 @@ async def run(args: argparse.Namespace) -> int:
                 finally:
                     fresh.stop()
         finally:
+            if nodes is not None:
+                nodes.stop()
             servers.stop()
             redis_proc.terminate()
             redis_proc.wait(10)
@@ -196,7 +209,7 @@ def _memory() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--systems", type=_list(SYSTEMS), default=list(SYSTEMS))
+    parser.add_argument("--systems", type=_list(SYSTEMS), default=list(DEFAULT_SYSTEMS))
     parser.add_argument("--workloads", type=_list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of sending per step")
     return asyncio.run(run(parser.parse_args()))

@@ -149,7 +149,7 @@ class Prealert:
 
     @property
     def name(self) -> str:
-        return f"prealert x{self.processes}"
+        return f"prealert x{self.processes}" + (" (Redis Cluster)" if self.backends.redis_cluster else "")
 
     def start(self) -> None:
         regions = bench_region(self.folder / "regions", self.hospitals)
