@@ -20,6 +20,8 @@ from dispatch.protocol import (
     Assessment,
     Derived,
     Ecg12,
+    EcgNotice,
+    Event,
     News2View,
     Position,
     ShockIndexView,
@@ -165,3 +167,27 @@ def facts(latest: dict[str, Any]) -> PatientFacts:
 
 def first_medical_contact(latest: dict[str, Any]) -> datetime | None:
     return _time(latest.get("fmc_at"))
+
+
+def fanned_out(
+    unit: str,
+    message: TabletMessage,
+    latest: dict[str, Any],
+    destination: Hospital | None,
+    eta: EtaLookup,
+    received_at: datetime,
+) -> tuple[Event, Derived, dict[str, Any]]:
+    """The event as the feeds carry it (a 12-lead as its notice, with the derived view after it) and the incident's
+    latest state after it. The ingest makes it as a message arrives; a rebuild of the live state from the record
+    makes it again from the stored messages, in order."""
+    merged = merge(latest, message, destination, eta, received_at)
+    view = derived(merged, received_at)
+    event = Event(
+        incident=message.incident,
+        unit=unit,
+        seq=message.seq,
+        received_at=received_at,
+        body=EcgNotice.of(message) if isinstance(message, Ecg12) else message,
+        derived=view,
+    )
+    return event, view, merged

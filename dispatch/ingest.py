@@ -29,7 +29,6 @@ from dispatch.protocol import (
     Ack,
     Assessment,
     Ecg12,
-    EcgNotice,
     Error,
     Event,
     Patient,
@@ -199,16 +198,7 @@ class Ingest:
         raw_latest, destination = await self._live.incident_context(message.incident)
         latest: dict[str, Any] = msgspec.json.decode(raw_latest) if raw_latest else {}
         hospital = self._region.hospitals.get(destination) if destination else None
-        merged = derive.merge(latest, message, hospital, self._eta, now)
-        derived = derive.derived(merged, now)
-        event = Event(
-            incident=message.incident,
-            unit=unit,
-            seq=message.seq,
-            received_at=now,
-            body=EcgNotice.of(message) if isinstance(message, Ecg12) else message,
-            derived=derived,
-        )
+        event, derived, merged = derive.fanned_out(unit, message, latest, hospital, self._eta, now)
         encoded_merged = encoder.encode(merged)
         if isinstance(message, Vitals | Assessment | Ecg12):
             frame = encoder.encode(Patient(incident=message.incident, derived=derived))

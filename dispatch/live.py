@@ -39,22 +39,16 @@ from dispatch.redis_client import RedisClient
 
 PREFIX: Final = "pa:"
 REGION_EVENTS_KEPT: Final = 100_000  # the dispatchers' everything-feed: enough for minutes at a big city's peak
-RESUME_AFTER_MS: Final = 2_000  # a fan-out begun this long ago and not ended: its process died; a resend finishes it
 PENDING_KEPT_S: Final = 24 * 3600
 
 # The unit's claim of a seq (and of a uid), on the unit's shard. A fan-out that began and never ended (its process
 # was killed between this claim and the streams) is finished by the next resend of the message: ``resume``.
 _CLAIM: Final = """
 local unit_key, incidents_key, uid_key, pending_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local seq, incident, unit_field, unit_value, uid, ttl, now, stale =
-    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local seq, incident, unit_field, unit_value, uid, ttl, now =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local function unfinished(claimed)
-    local since = redis.call('HGET', pending_key, claimed)
-    if since and now - tonumber(since) > stale then
-        redis.call('HSET', pending_key, claimed, now)
-        return true
-    end
-    return false
+    return redis.call('HEXISTS', pending_key, claimed) == 1
 end
 if uid ~= '' then
     local claimed = redis.call('GET', uid_key)
@@ -88,6 +82,41 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'latest', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return redis.call('HGET', KEYS[1], 'destination') or ''
 """
+
+# On a single Redis the same steps are one script (atomic: no pending mark needed, one round trip). It names the
+# destination's feed itself, which only a single Redis allows.
+_INGEST_ONE: Final = """
+local unit_key, incidents_key, uid_key, incident_key, events_key, region_events, units_key, units_feed =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local seq, incident, unit_field, unit_value, uid, ttl, event, latest, channel, notice, unit, unit_update =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+    ARGV[11], ARGV[12]
+if uid ~= '' then
+    local claimed = redis.call('GET', uid_key)
+    if claimed then return {'duplicate', claimed, '', ''} end
+end
+local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
+if seq <= last then
+    if uid ~= '' then return {'seq_taken', tostring(last), '', ''} end
+    return {'repeat', '', '', ''}
+end
+if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', '', '', ''} end
+redis.call('HSET', unit_key, 'seq', seq)
+if uid ~= '' then redis.call('SET', uid_key, seq, 'EX', ttl) end
+if unit_field ~= '' then
+    redis.call('HSET', unit_key, unit_field, unit_value)
+    redis.call('SADD', units_key, unit)
+    redis.call('XADD', units_feed, '*', 'e', unit_update)
+end
+if incident == '' then return {'ok', tostring(seq), '', ''} end
+redis.call('XADD', events_key, '*', 'e', event)
+if latest ~= '' then redis.call('HSET', incident_key, 'latest', latest) end
+if channel ~= '' then redis.call('PUBLISH', channel, notice) end
+redis.call('XADD', region_events, 'MAXLEN', '~', @KEPT@, '*', 'e', event)
+local dest = redis.call('HGET', incident_key, 'destination')
+if not dest then return {'ok', tostring(seq), '', ''} end
+return {'ok', tostring(seq), dest, redis.call('XADD', 'pa:{hospital:' .. dest .. '}:feed', '*', 'e', event)}
+""".replace("@KEPT@", str(REGION_EVENTS_KEPT))
 
 # The incident's new state on its shard; returns the former destination and, for a new one, the whole history.
 _PUT_INCIDENT: Final = """
@@ -213,6 +242,8 @@ class Live:
         self.readers = readers or redis
         self._claim = redis.register_script(_CLAIM)
         self._append = redis.register_script(_APPEND)
+        self._ingest_one = redis.register_script(_INGEST_ONE)
+        self.cluster = isinstance(redis, RedisCluster)
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
         self._ed_event = redis.register_script(_ED_EVENT)
@@ -248,30 +279,35 @@ class Live:
         """Dedupe by uid and by (unit, seq) across every process, then append to the incident's and hospital's
         streams; ``notify`` (e.g. ``patient``) is published to the unit's tablets with the incident number.
 
-        Three steps, one per shard: the unit's claim of the seq (which marks the fan-out pending), the incident's
-        stream (which says where the incident is going), then the region's and the destination's streams, the
-        notice, and the end of the pending mark, in one pipeline. A process killed between the claim and the end
-        leaves the mark: the tablet, unacked, resends, and the first resend after RESUME_AFTER_MS finishes the
-        fan-out (the streams it had reached may then hold the event twice; the dashboards drop a (unit, seq) they
-        have). Nothing claimed is left out of the feeds.
+        On a single Redis this is one atomic script. On a Cluster it is three steps, one per shard: the unit's claim
+        of the seq (which marks the fan-out pending), the incident's stream (which says where the incident is going),
+        then the region's and the destination's streams and the end of the pending mark, in one pipeline. A process
+        killed between the claim and the end (or whose Redis call failed) leaves the mark: the tablet, unacked,
+        resends, and a resend that finds the mark finishes the fan-out. The streams it had reached, or a fan-out still
+        running elsewhere, may then hold the event twice; the dashboards drop a (unit, seq) they have. Nothing
+        claimed is left out of the feeds.
         """
         inc = "" if incident is None else str(incident)
-        claim_keys = [
-            unit_key(unit),
-            unit_key(unit, "incidents"),
-            unit_key(unit, "uid", uid or ""),
-            unit_key(unit, "pending"),
-        ]
-        claim_args: list[bytes | str | int] = [
-            seq,
-            inc,
-            unit_field,
-            unit_value,
-            uid or "",
-            UID_TTL_S,
-            now_ms,
-            RESUME_AFTER_MS,
-        ]
+        channel, notice = (
+            (notify_channel(unit), f"{notify}:{incident}") if notify and incident is not None else ("", "")
+        )
+        if not self.cluster:
+            keys = [unit_key(unit), unit_key(unit, "incidents"), unit_key(unit, "uid", uid or ""), incident_key(inc),
+                    incident_key(inc, "events"), region_events_key(region), region_key(region, "units"),
+                    units_feed_key(region)]  # fmt: skip
+            args: list[bytes | str | int] = [seq, inc, unit_field, unit_value, uid or "", UID_TTL_S, event,
+                                             latest or b"", channel, notice, unit, unit_update]  # fmt: skip
+            verdict, second, hospital, feed_id = (
+                _bytes(v).decode() for v in await self._ingest_one(keys=keys, args=args)
+            )
+            if verdict == "seq_taken":
+                return Fanout(verdict="seq_taken", last_seq=int(second))
+            if verdict not in _CLAIMS:
+                raise ValueError(f"unexpected ingest verdict {verdict!r}")
+            return Fanout(verdict=verdict, hospital=hospital or None, feed_id=feed_id or None)  # type: ignore[arg-type]
+        claim_keys = [unit_key(unit), unit_key(unit, "incidents"), unit_key(unit, "uid", uid or ""),
+                      unit_key(unit, "pending")]  # fmt: skip
+        claim_args: list[bytes | str | int] = [seq, inc, unit_field, unit_value, uid or "", UID_TTL_S, now_ms]
         verdict, claimed = (_bytes(v).decode() for v in await self._claim(keys=claim_keys, args=claim_args))
         if verdict not in _CLAIMS:
             raise ValueError(f"unexpected claim verdict {verdict!r}")
@@ -281,7 +317,6 @@ class Live:
             return Fanout(verdict=verdict)  # type: ignore[arg-type]
         destination = ""
         if incident is not None:
-            channel, notice = (notify_channel(unit), f"{notify}:{incident}") if notify else ("", "")
             keys = [incident_key(incident), incident_key(incident, "events")]
             reply = await self._append(keys=keys, args=[event, latest or b"", channel, notice])
             destination = _bytes(reply).decode()
@@ -298,8 +333,8 @@ class Live:
             if incident is not None or unit_field:
                 pipe.hdel(unit_key(unit, "pending"), claimed)
             results = await pipe.execute() if len(pipe) else []
-        feed_id = _bytes(results[feed_at]).decode() if feed_at is not None else None
-        return Fanout(verdict="ok", hospital=destination or None, feed_id=feed_id, resumed=verdict == "resume")
+        added = _bytes(results[feed_at]).decode() if feed_at is not None else None
+        return Fanout(verdict="ok", hospital=destination or None, feed_id=added, resumed=verdict == "resume")
 
     async def publish_strips(self, chunks: list[tuple[str, int, bytes]]) -> list[str]:
         """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now; nothing

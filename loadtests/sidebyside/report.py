@@ -37,12 +37,13 @@ def markdown(results: dict[str, Any]) -> str:
     for s in results["steps"]:
         cpu = s["cpu"]
         servers = sum(v for k, v in cpu.items() if k.startswith("server"))
+        redis = cpu.get("redis", 0) + cpu.get("redis-cluster", 0)  # the one the system used; the other idles
         rss = sum(v for k, v in s["peak_rss_mib"].items() if k.startswith("server"))
         lag = _ms(s["lag_p99"]) + (" **lagged: discarded**" if s["lagged"] else "")
         out.append(
             f"| {s['workload']} | {s['system']} | {s['rate']:.0f} | {_ms(s['p50'])} / {_ms(s['p99'])} / "
             f"{_ms(s['p999'])} / {_ms(s['max'])} | {_ms(s['ack_p99'])} | {s['delivered']}/{s['expected']} | "
-            f"{s['lost']} | {s['duplicated']} | {lag} | {servers:.0f}; {cpu.get('redis', 0):.0f}; "
+            f"{s['lost']} | {s['duplicated']} | {lag} | {servers:.0f}; {redis:.0f}; "
             f"{cpu.get('postgres', 0):.0f}; {cpu.get('generator', 0):.0f} | {rss:.0f} |"
         )
     best = highest_clean(results["steps"])
