@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -22,8 +22,8 @@ import msgspec
 
 from dispatch import derive, frames, pg
 from dispatch.errors import ProtocolError
-from dispatch.live import Live
-from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, RESUMED, SEQ_TAKEN, STRIPS
+from dispatch.live import Fanout, Live
+from dispatch.metrics import DUPLICATES, FRAMES, REFUSED, REPAIRS, RESUMED, SEQ_TAKEN, STRIPS
 from dispatch.pg import EventRow, EventWriter
 from dispatch.protocol import (
     Ack,
@@ -75,7 +75,9 @@ class Ingest:
         clock: Callable[[], datetime],
         travel: TravelTimes,
         on_patient_change: Callable[[int], None],
+        repair: Callable[[int, str], Awaitable[bool]],
     ) -> None:
+        self._repair = repair
         self._travel = travel
         self._on_patient_change = on_patient_change
         self._live = live
@@ -116,23 +118,15 @@ class Ingest:
         return await self._accept_new(unit, sequence, message, now)
 
     async def _accept_new(self, unit: str, sequence: UnitSequence, message: TabletMessage, now: datetime) -> Outcome:
-        event, latest = await self._event(unit, message, now)
-        field, value = _unit_state(message)
-        update = _unit_update(unit, message, now)
-        fanout = await self._live.ingest(
-            unit=unit,
-            seq=message.seq,
-            incident=message.incident,
-            event=event,
-            latest=latest,
-            unit_field=field,
-            unit_value=value,
-            region=self._region.name,
-            now_ms=int(now.timestamp() * 1000),
-            unit_update=update,
-            uid=message.uid,
-            notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",
-        )
+        fanout = await self._fan_out(unit, message, now)
+        # Redis may have come back empty and not be rebuilt yet: the record decides, never a forgetful cache
+        if (
+            fanout.verdict == "not_assigned"
+            and message.incident is not None
+            and await self._repair(message.incident, unit)
+        ):
+            REPAIRS.inc()
+            fanout = await self._fan_out(unit, message, now)
         if fanout.verdict == "seq_taken":
             sequence.durable(message.seq)
             return Outcome(reply=seq_taken(unit, message.seq, max(fanout.last_seq or 0, sequence.accepted_upto)))
@@ -163,6 +157,24 @@ class Ingest:
             body=encoder.encode(message).decode(),
         )
         return Outcome(pending=(message.seq, await self._writer.write(row)), written=row)
+
+    async def _fan_out(self, unit: str, message: TabletMessage, now: datetime) -> Fanout:
+        event, latest = await self._event(unit, message, now)
+        field, value = _unit_state(message)
+        return await self._live.ingest(
+            unit=unit,
+            seq=message.seq,
+            incident=message.incident,
+            event=event,
+            latest=latest,
+            unit_field=field,
+            unit_value=value,
+            region=self._region.name,
+            now_ms=int(now.timestamp() * 1000),
+            unit_update=_unit_update(unit, message, now),
+            uid=message.uid,
+            notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",
+        )
 
     async def _strip(self, unit: str, strip: Strip, size: int, now: datetime, budget: ByteBudget | None) -> Outcome:
         """A live waveform chunk: handed to the relay for whoever watches the patient now, or dropped (late, over the

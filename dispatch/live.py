@@ -455,6 +455,67 @@ class Live:
     async def notify_unit(self, unit: str, kind: str, incident: int) -> None:
         await self.redis.publish(notify_channel(unit), f"{kind}:{incident}")
 
+    # Rebuilt from the record (dispatch.rebuild) ----------
+    async def mark_trimmed(self, key: str, min_id: str) -> None:
+        """Record that the stream holds nothing before ``min_id`` (a resume from before it is told ``reset``)."""
+        await self.redis.set(f"{key}:trimmed", min_id)
+
+    async def restore_statuses(self, region: str, statuses: dict[str, bytes]) -> None:
+        """Each hospital's status, unless a newer one was set meanwhile."""
+        for hospital, status in statuses.items():
+            await self.redis.hsetnx(region_key(region, "status"), hospital, status)
+
+    async def restore_unit(
+        self, region: str, unit: str, *, seq: int, position: bytes | None, status: bytes | None
+    ) -> None:
+        """The unit's highest stored seq (raised, never lowered) and its last position and status (unless newer)."""
+        async with self.redis.pipeline(transaction=True) as pipe:  # the unit's shard
+            pipe.hsetnx(unit_key(unit), "seq", seq)
+            for field, value in (("position", position), ("status", status)):
+                if value is not None:
+                    pipe.hsetnx(unit_key(unit), field, value)
+            await pipe.execute()
+        if int(await self.redis.hget(unit_key(unit), "seq") or 0) < seq:
+            await self.redis.hset(unit_key(unit), "seq", seq)
+        if position is not None or status is not None:
+            await self.redis.sadd(region_key(region, "units"), unit)
+
+    async def restore_incident(
+        self,
+        region: str,
+        *,
+        incident: int,
+        state: bytes,
+        destination: str | None,
+        unit: str | None,
+        latest: bytes | None,
+        entries: list[bytes],
+    ) -> bool:
+        """An open incident as the record has it, unless Redis has it already: its state and events stream, the
+        destination's feed with its whole history, its unit's right to write to it, and the active set."""
+        if unit:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(unit_key(unit, "incidents"), str(incident))
+                pipe.hsetnx(unit_key(unit), "incident", str(incident))
+                await pipe.execute()
+        if not await self.redis.hsetnx(incident_key(incident), "state", state):
+            return False  # there already (another process restored it, or it was never lost)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if destination:
+                pipe.hset(incident_key(incident), "destination", destination)
+            if latest:
+                pipe.hset(incident_key(incident), "latest", latest)
+            for entry in entries:
+                pipe.xadd(incident_key(incident, "events"), {"e": entry})
+            await pipe.execute()
+        if destination:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for entry in entries:
+                    pipe.xadd(feed_key(destination), {"e": entry})
+                await pipe.execute()
+        await self.activate(region, incident, True)
+        return True
+
     # Hospital status ----------
     async def statuses(self, region: str) -> dict[str, bytes]:
         raw = await self.redis.hgetall(region_key(region, "status"))

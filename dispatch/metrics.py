@@ -19,6 +19,13 @@ THROTTLED_SECONDS = Counter("prealert_tablet_throttled_seconds_total", "Time tab
 DUPLICATES = Counter(
     "prealert_tablet_duplicates_total", "Tablet messages whose uid was already fanned out (resent under a new seq)"
 )
+REBUILDS = Counter(
+    "prealert_live_rebuilds_total",
+    "Times this process rebuilt Redis's live state from PostgreSQL (Redis came back empty)",
+)
+REPAIRS = Counter(
+    "prealert_live_repairs_total", "Incidents restored in Redis from PostgreSQL for a tablet message that came first"
+)
 RESUMED = Counter(
     "prealert_fanouts_resumed_total",
     "Tablet messages whose fan-out began in a process that died midway, finished when the tablet resent them",

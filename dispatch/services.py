@@ -19,6 +19,7 @@ from dispatch.ingest import Ingest
 from dispatch.jwks import JwksKeys
 from dispatch.live import Live
 from dispatch.pg import EventWriter, Pool
+from dispatch.rebuild import Rebuilder
 from dispatch.recommend import Recommender
 from dispatch.records import Records
 from dispatch.redis_client import RedisClient
@@ -40,6 +41,7 @@ class Services:
     live: Live
     writer: EventWriter
     ingest: Ingest
+    rebuilder: Rebuilder
     strips: StripRelay
     incidents: Incidents
     notifier: UnitNotifier

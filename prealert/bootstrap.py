@@ -28,6 +28,7 @@ from dispatch.incidents import Incidents
 from dispatch.ingest import Ingest
 from dispatch.jwks import JwksKeys
 from dispatch.live import Live, dispatch_key, feed_key, region_events_key, units_feed_key
+from dispatch.rebuild import Rebuilder
 from dispatch.recommend import Recommender
 from dispatch.records import Records
 from dispatch.revocation import Revocations
@@ -127,6 +128,16 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
         lvo_window=settings.lvo_window,
         clock=utc_now,
     )
+    rebuilder = Rebuilder(
+        pool=pool,
+        live=live,
+        region=the_region,
+        eta=lambda lat, lon, hospital: travel.eta_s(lat, lon, hospital.id),
+        clock=utc_now,
+        retention=settings.feed_retention,
+        units_retention=settings.units_retention,
+    )
+    await rebuilder.ensure()  # Redis empty (new, or restarted without its data): the live state from the record
     return Services(
         settings=settings,
         region=the_region,
@@ -173,7 +184,9 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
             clock=utc_now,
             travel=travel,
             on_patient_change=recommender.schedule,
+            repair=rebuilder.repair,
         ),
+        rebuilder=rebuilder,
         incidents=Incidents(pool=pool, live=live, region=the_region, clock=utc_now, recommender=recommender),
         statuses=HospitalStatuses(
             pool=pool, live=live, region=the_region, clock=utc_now, on_change=recommender.schedule_all
@@ -220,6 +233,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             services.strips.run(),
             _trim_feeds(services),
             _make_partitions(services),
+            services.rebuilder.run(),
             services.recommender.run(),
             services.recommender.sweep(),
         )
