@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-cluster check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
+.PHONY: run test test-cluster chaos check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -58,6 +58,11 @@ bench-waveforms: $(VENV)/.installed-test chromium
 ## Side by side with python-socketio and Node socket.io (W1, W2, ramp, storm, idle, slow): docs/performance/.
 bench-sidebyside: $(VENV)/.installed-test
 	$(BIN)/python -m loadtests.sidebyside
+
+## Faults on purpose (flaky link, kill -9, Redis restarts, PostgreSQL stopped 60 s, reconnect storm, clock skew) and
+## the audit that nothing was lost: 200 tablets, 20 ED screens. A short version runs in the suite.
+chaos: $(VENV)/.installed-test
+	$(BIN)/python -m loadtests.chaos
 
 schema: install
 	$(BIN)/prealert schema --write

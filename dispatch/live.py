@@ -490,9 +490,12 @@ class Live:
         unit: str | None,
         latest: bytes | None,
         entries: list[bytes],
+        mark: str,
     ) -> bool:
         """An open incident as the record has it, unless Redis has it already: its state and events stream, the
-        destination's feed with its whole history, its unit's right to write to it, and the active set."""
+        destination's feed with its whole history, its unit's right to write to it, and the active set. The feed is
+        marked trimmed at ``mark`` (now) first: its screens were shown what came before, and start over rather than
+        receive the history again as if it were new."""
         if unit:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(unit_key(unit, "incidents"), str(incident))
@@ -509,6 +512,7 @@ class Live:
                 pipe.xadd(incident_key(incident, "events"), {"e": entry})
             await pipe.execute()
         if destination:
+            await self.mark_trimmed(feed_key(destination), mark)
             async with self.redis.pipeline(transaction=True) as pipe:
                 for entry in entries:
                     pipe.xadd(feed_key(destination), {"e": entry})

@@ -575,6 +575,7 @@ class CloseCode:
     GOING_AWAY: Final = 1001  # the server is shutting down: reconnect
     TOO_BIG: Final = 1009  # a frame over the size limit
     SERVER_ERROR: Final = 1011  # an unexpected error; reconnect
+    RESTARTED: Final = 1012  # the feed's history was rebuilt (Redis came back empty): reconnect with the last id
     BAD_REQUEST: Final = 4400  # the connection request itself is wrong (e.g. a malformed resume id)
     UNAUTHENTICATED: Final = 4401  # no token, a malformed, tampered, expired or revoked token (also while open)
     FORBIDDEN: Final = 4403  # a valid token for another unit or hospital, or another role; a foreign page's origin

@@ -134,8 +134,9 @@ class Rebuilder:
         known = [r for r in statuses if r["hospital"] in self._region.hospitals]
         await self._live.restore_statuses(region, {r["hospital"]: r["status"].encode() for r in known})
         open_rows = await self._pool.fetch(_OPEN, region, now - self._retention)
-        for row in open_rows:
-            await self._restore(state_of(row))
+        # The units' seqs before the incidents' histories: a resend the history holds is then a repeat, not fanned
+        # out again (the other order would let a message stored between the two reads be taken for a repeat and
+        # never reach the feed)
         units = sorted({r["unit"] for r in open_rows if r["unit"]})
         unit_rows = await self._pool.fetch(_UNITS, units, now - self._units_retention)
         for unit in unit_rows:
@@ -146,6 +147,8 @@ class Rebuilder:
                 position=_unit_value(unit["position"], Position),
                 status=_unit_value(unit["status"], Status),
             )
+        for row in open_rows:
+            await self._restore(state_of(row))
         return {"hospital_statuses": len(known), "incidents": len(open_rows), "units": len(unit_rows)}
 
     async def repair(self, incident: int, unit: str) -> bool:
@@ -155,6 +158,9 @@ class Rebuilder:
             row = await self._pool.fetchrow(_ONE, incident, self._region.name)
             if row is None or row["unit"] != unit:
                 return False
+            top = await self._pool.fetchval("SELECT max(seq) FROM event_keys WHERE unit = $1", unit)
+            if top is not None:  # first, as in ``rebuild``
+                await self._live.restore_unit(self._region.name, unit, seq=int(top), position=None, status=None)
             await self._restore(state_of(row))
             return True
 
@@ -188,6 +194,7 @@ class Rebuilder:
             unit=state.unit,
             latest=encoder.encode(latest) if latest else None,
             entries=entries,
+            mark=f"{int(self._clock().timestamp() * 1000)}-0",
         )
 
 

@@ -136,10 +136,15 @@ async def serve_stream(
     SOCKETS.labels(kind=kind).inc()
     watcher = asyncio.create_task(_drain_client(ws))
     overflow = asyncio.create_task(subscriber.overflowed.wait())
+    restarted = asyncio.create_task(subscriber.restarted.wait())
     try:
         follower = asyncio.create_task(session.follow(await session.start(after, feed, now)))
-        await asyncio.wait({watcher, follower, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({watcher, follower, overflow, restarted}, return_when=asyncio.FIRST_COMPLETED)
         follower.cancel()
+        if restarted.done():
+            log.warning("feed rebuilt, subscriber told to resume", extra={"stream": key})
+            with contextlib.suppress(TimeoutError, RuntimeError):
+                await asyncio.wait_for(ws.close(CloseCode.RESTARTED, reason="the feed was rebuilt; resume"), 5)
         if overflow.done():
             # A whole queue behind (its sends are stuck behind what it has not read): stop feeding it now, and tell
             # it to come back with its last id. Memory stays bounded; it loses nothing.
@@ -153,6 +158,7 @@ async def serve_stream(
         pass
     finally:
         overflow.cancel()
+        restarted.cancel()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await watcher

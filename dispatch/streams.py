@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ def id_key(stream_id: str) -> tuple[int, int]:
 class Subscriber:
     queue: asyncio.Queue[FeedEntry]
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    restarted: asyncio.Event = field(default_factory=asyncio.Event)  # the stream's history was rebuilt
 
     def offer(self, entry: FeedEntry) -> None:
         if self.overflowed.is_set():
@@ -46,6 +48,9 @@ class Subscriber:
         except asyncio.QueueFull:
             log.info("subscriber queue full", extra={"size": self.queue.maxsize})
             self.overflowed.set()
+
+
+SUSPECT_S: Final = 30.0  # how long after a lost Redis a follower checks whether its stream was rebuilt
 
 
 class StreamFollower:
@@ -75,6 +80,7 @@ class StreamFollower:
 
     async def _follow(self, cursor: str) -> None:
         key = self.key
+        suspect_until = 0.0  # after losing Redis: it may come back empty and its streams be rebuilt
         while not self.stopping():
             try:
                 reply: Any = await self._live.readers.xread(
@@ -84,13 +90,28 @@ class StreamFollower:
                 if self.stopping():  # the cancellation came back as redis-py's own error: stop, do not retry
                     return
                 log.warning("stream reader lost redis, retrying", extra={"stream": key, "error": str(exc)})
+                suspect_until = time.monotonic() + SUSPECT_S
                 await asyncio.sleep(0.5)
+                continue
+            if reply and time.monotonic() < suspect_until and await self._rebuilt_past(cursor):
+                # The entries after our cursor are a rebuilt history, not a continuation: every subscriber must
+                # start over (told ``reset`` when it resumes with its last id), not receive it all again.
+                for subscriber in list(self.subscribers):
+                    subscriber.restarted.set()
+                suspect_until = 0.0
+                cursor = entries_of(reply[0][1])[-1][0] if reply[0][1] else cursor
                 continue
             for _, raw_entries in reply:
                 for entry in entries_of(raw_entries):
                     cursor = entry[0]
                     for subscriber in list(self.subscribers):
                         subscriber.offer(entry)
+
+    async def _rebuilt_past(self, cursor: str) -> bool:
+        try:
+            return id_key(await self._live.stream_trimmed(self.key)) > id_key(cursor)
+        except (RedisError, OSError):
+            return False
 
 
 class StreamHub:

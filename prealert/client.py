@@ -50,6 +50,11 @@ class _Connection:
                 self._changed.clear()
                 await self._changed.wait()
 
+    @property
+    def connected(self) -> bool:
+        """Whether a socket is open and being read (it may have been cut under us: then not)."""
+        return self.ws is not None and self._reader is not None and not self._reader.done()
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()

@@ -213,6 +213,32 @@ class EmbeddedServers:
         _wait_for_postgres(bindir / "pg_isready", sockets, proc)
         log.info("embedded postgres started", extra={"pid": proc.pid, "socket_dir": str(sockets)})
 
+    def halt(self, name: str, *, sig: int = signal.SIGKILL, timeout_s: float = 15.0) -> None:
+        """Stop one server (``redis`` or ``postgres``) with ``sig``: SIGKILL is a crash, SIGINT PostgreSQL's fast
+        shutdown. For fault injection; ``resume`` starts it again on the same data."""
+        for entry in [e for e in self._procs if e[0] == name]:
+            self._procs.remove(entry)
+            proc = entry[1]
+            if proc.poll() is None:
+                proc.send_signal(sig)
+                try:
+                    proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def resume(self, name: str, *, empty: bool = False) -> None:
+        """Start a halted server again: Redis replays its append-only file, unless ``empty`` (its files deleted,
+        as a Redis restarted without persistence comes back); PostgreSQL recovers from its WAL."""
+        if name == "redis":
+            if empty:
+                for path in self.redis_socket.parent.glob("appendonly*"):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                (self.redis_socket.parent / "dump.rdb").unlink(missing_ok=True)
+            self._start_redis()
+        else:
+            self._start_postgres()
+
     def stop(self, timeout_s: float = 15.0) -> None:
         """Fast shutdown of both, newest first; kill what does not stop in time."""
         while self._procs:
