@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-cluster chaos check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
+.PHONY: run test test-cluster test-external chaos check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -58,6 +58,14 @@ bench-waveforms: $(VENV)/.installed-test chromium
 ## Side by side with python-socketio and Node socket.io (W1, W2, ramp, storm, idle, slow): docs/performance/.
 bench-sidebyside: $(VENV)/.installed-test
 	$(BIN)/python -m loadtests.sidebyside
+
+## The integration suite against servers of your own (by default this machine's Redis and PostgreSQL on their
+## standard ports): the database named here is dropped and made again, and the Redis database emptied, first.
+EXTERNAL_REDIS ?= redis://127.0.0.1:6379/0
+EXTERNAL_DATABASE ?= postgresql://postgres@127.0.0.1:5432/prealert_test
+test-external: install-test
+	$(BIN)/python -m tests.external_servers $(EXTERNAL_REDIS) $(EXTERNAL_DATABASE)
+	PREALERT_TEST_REDIS_URL=$(EXTERNAL_REDIS) PREALERT_TEST_DATABASE_URL=$(EXTERNAL_DATABASE) $(BIN)/pytest tests/integration
 
 ## Faults on purpose (flaky link, kill -9, Redis restarts, PostgreSQL stopped 60 s, reconnect storm, clock skew) and
 ## the audit that nothing was lost: 200 tablets, 20 ED screens. A short version runs in the suite.

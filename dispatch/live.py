@@ -38,6 +38,10 @@ from redis.asyncio.cluster import RedisCluster
 from dispatch.redis_client import RedisClient
 
 PREFIX: Final = "pa:"
+MARKER: Final = "pa:{live}:built"  # the live state is there (dispatch.rebuild)
+REBUILD_LOCK: Final = "pa:{live}:rebuilding"  # a process is rebuilding it: tablet messages wait
+REBUILD_WAIT_S: Final = 60.0
+RUNS: Final = "pa:{live}:runs"  # the Redis run ids the live state was last made for
 REGION_EVENTS_KEPT: Final = 100_000  # the dispatchers' everything-feed: enough for minutes at a big city's peak
 PENDING_KEPT_S: Final = 24 * 3600
 
@@ -86,11 +90,12 @@ return redis.call('HGET', KEYS[1], 'destination') or ''
 # On a single Redis the same steps are one script (atomic: no pending mark needed, one round trip). It names the
 # destination's feed itself, which only a single Redis allows.
 _INGEST_ONE: Final = """
-local unit_key, incidents_key, uid_key, incident_key, events_key, region_events, units_key, units_feed =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local unit_key, incidents_key, uid_key, incident_key, events_key, region_events, units_key, units_feed, rebuilding =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local seq, incident, unit_field, unit_value, uid, ttl, event, latest, channel, notice, unit, unit_update =
     tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9], ARGV[10],
     ARGV[11], ARGV[12]
+if redis.call('EXISTS', rebuilding) == 1 then return {'rebuilding', '', '', ''} end
 if uid ~= '' then
     local claimed = redis.call('GET', uid_key)
     if claimed then return {'duplicate', claimed, '', ''} end
@@ -294,12 +299,17 @@ class Live:
         if not self.cluster:
             keys = [unit_key(unit), unit_key(unit, "incidents"), unit_key(unit, "uid", uid or ""), incident_key(inc),
                     incident_key(inc, "events"), region_events_key(region), region_key(region, "units"),
-                    units_feed_key(region)]  # fmt: skip
+                    units_feed_key(region), REBUILD_LOCK]  # fmt: skip
             args: list[bytes | str | int] = [seq, inc, unit_field, unit_value, uid or "", UID_TTL_S, event,
                                              latest or b"", channel, notice, unit, unit_update]  # fmt: skip
-            verdict, second, hospital, feed_id = (
-                _bytes(v).decode() for v in await self._ingest_one(keys=keys, args=args)
-            )
+            waited = 0.0
+            while True:  # a rebuild of the live state is under way: wait for it (the socket waits; nothing is lost)
+                reply = await self._ingest_one(keys=keys, args=args)
+                verdict, second, hospital, feed_id = (_bytes(v).decode() for v in reply)
+                if verdict != "rebuilding" or waited > REBUILD_WAIT_S:
+                    break
+                await asyncio.sleep(0.05)
+                waited += 0.05
             if verdict == "seq_taken":
                 return Fanout(verdict="seq_taken", last_seq=int(second))
             if verdict not in _CLAIMS:
@@ -456,9 +466,27 @@ class Live:
         await self.redis.publish(notify_channel(unit), f"{kind}:{incident}")
 
     # Rebuilt from the record (dispatch.rebuild) ----------
-    async def mark_trimmed(self, key: str, min_id: str) -> None:
-        """Record that the stream holds nothing before ``min_id`` (a resume from before it is told ``reset``)."""
-        await self.redis.set(f"{key}:trimmed", min_id)
+    async def mark_trimmed(self, key: str, min_id: str, *, drop: bool = False) -> None:
+        """Record that the stream holds nothing before ``min_id`` (a resume from before it is told ``reset``), and
+        with ``drop`` forget what it held before it."""
+        if drop:
+            await self.trim_stream(key, min_id)
+        else:
+            await self.redis.set(f"{key}:trimmed", min_id)
+
+    async def runs(self) -> str:
+        """The Redis run ids the live state was last made (or its streams remade) for."""
+        return (_optional(await self.redis.get(RUNS)) or b"").decode()
+
+    async def set_runs(self, runs: str) -> None:
+        await self.redis.set(RUNS, runs)
+
+    async def server_ids(self) -> frozenset[str]:
+        """The run ids of the Redis servers: a new one means a server restarted."""
+        info: dict[str, Any] = await self.redis.info("server")
+        if "run_id" in info:
+            return frozenset([str(info["run_id"])])
+        return frozenset(str(node["run_id"]) for node in info.values() if isinstance(node, dict))
 
     async def restore_statuses(self, region: str, statuses: dict[str, bytes]) -> None:
         """Each hospital's status, unless a newer one was set meanwhile."""
@@ -491,19 +519,22 @@ class Live:
         latest: bytes | None,
         entries: list[bytes],
         mark: str,
+        force: bool = False,
     ) -> bool:
         """An open incident as the record has it, unless Redis has it already: its state and events stream, the
         destination's feed with its whole history, its unit's right to write to it, and the active set. The feed is
         marked trimmed at ``mark`` (now) first: its screens were shown what came before, and start over rather than
-        receive the history again as if it were new."""
+        receive the history again as if it were new. ``force``: even if Redis has it (its streams are made again)."""
         if unit:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(unit_key(unit, "incidents"), str(incident))
                 pipe.hsetnx(unit_key(unit), "incident", str(incident))
                 await pipe.execute()
-        if not await self.redis.hsetnx(incident_key(incident), "state", state):
+        if not await self.redis.hsetnx(incident_key(incident), "state", state) and not force:
             return False  # there already (another process restored it, or it was never lost)
         async with self.redis.pipeline(transaction=True) as pipe:
+            if force:
+                pipe.delete(incident_key(incident, "events"))
             if destination:
                 pipe.hset(incident_key(incident), "destination", destination)
             if latest:

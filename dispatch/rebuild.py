@@ -30,17 +30,17 @@ from typing import Any, Final
 import asyncpg
 from redis.exceptions import RedisError
 
-from dispatch import derive
+from dispatch import derive, live
 from dispatch.incidents import COLUMNS, state_of
 from dispatch.live import Live, dispatch_key, feed_key, region_events_key, units_feed_key
 from dispatch.metrics import REBUILDS
-from dispatch.pg import Pool
+from dispatch.pg import Connection, Pool
 from dispatch.protocol import EdAck, Event, IncidentState, Position, Status, Strip, encoder, tablet_decoder
 from dispatch.region import Region
 
 log = logging.getLogger("prealert.rebuild")
-MARKER: Final = "pa:{live}:built"
-LOCK: Final = "pa:{live}:rebuilding"
+MARKER: Final = live.MARKER
+LOCK: Final = live.REBUILD_LOCK
 LOCK_S: Final = 120
 
 _OPEN: Final = f"""
@@ -92,85 +92,105 @@ class Rebuilder:
         self._repair_lock = asyncio.Lock()
 
     async def run(self) -> None:
-        """Once a second: is the live state there? If not, rebuild it (or wait for the process that does)."""
+        """Once a second: is the live state there, and is it from the Redis run the last rebuild knew? Rebuild what
+        is missing."""
         while True:
             try:
-                await self.ensure()
+                if not await self.ensure():
+                    servers = ",".join(sorted(await self._live.server_ids()))
+                    if await self._live.runs() != servers:
+                        await self.ensure(streams_only=True)  # restarted on its append-only file: see ``rebuild``
             except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live state check failed, retrying", extra={"error": repr(exc)})
             await asyncio.sleep(1)
 
-    async def ensure(self) -> bool:
-        """Rebuild if the marker is gone and no other process is at it; True if this process rebuilt."""
+    async def ensure(self, *, streams_only: bool = False) -> bool:
+        """Rebuild if the marker is gone (or, ``streams_only``, because Redis restarted) and no other process is at
+        it; True if this process rebuilt. While the lock is held, tablet messages wait (``Live.ingest``). The Redis
+        run ids it was made for are kept beside the marker, so that one restart is rebuilt once, by one process."""
         redis = self._live.redis
-        if await redis.exists(MARKER):
+        if not streams_only and await redis.exists(MARKER):
             return False
         if not await redis.set(LOCK, f"{os.getpid()}", nx=True, ex=LOCK_S):
             return False  # another process is rebuilding; the marker appears when it is done
         try:
+            servers = ",".join(sorted(await self._live.server_ids()))
+            if streams_only and await self._live.runs() == servers:
+                return False  # another process did it already
             started = time.monotonic()
-            counts = await self.rebuild()
+            counts = await self.rebuild(streams_only=streams_only)
             await redis.set(MARKER, self._clock().isoformat())
+            await self._live.set_runs(servers)
             REBUILDS.inc()
             log.warning(
-                "live state rebuilt from PostgreSQL",
+                "live streams rebuilt from PostgreSQL (Redis restarted)"
+                if streams_only
+                else "live state rebuilt from PostgreSQL (Redis came back empty)",
                 extra={**counts, "seconds": round(time.monotonic() - started, 3)},
             )
         finally:
             await redis.delete(LOCK)
         return True
 
-    async def rebuild(self) -> dict[str, int]:
+    async def rebuild(self, *, streams_only: bool = False) -> dict[str, int]:
+        """Everything read in one snapshot of the record, then written. ``streams_only``: Redis restarted on its
+        append-only file, which may miss its last second (``appendfsync everysec``): an event acked meanwhile may be
+        missing from its feed. The feeds are then made again from the record (their screens start over), and the
+        units' seqs raised to the record's; the rest of the state is kept."""
         region = self._region.name
         now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            statuses = await conn.fetch(_STATUSES)
+            open_rows = await conn.fetch(_OPEN, region, now - self._retention)
+            units = sorted({r["unit"] for r in open_rows if r["unit"]})
+            unit_rows = await conn.fetch(_UNITS, units, now - self._units_retention)
+            histories = [await self._history(conn, state_of(row)) for row in open_rows]
         mark = f"{int(now.timestamp() * 1000)}-0"
-        for key in [feed_key(h) for h in self._region.hospitals] + [
-            dispatch_key(region),
-            region_events_key(region),
-            units_feed_key(region),
-        ]:
-            await self._live.mark_trimmed(key, mark)
-        statuses = await self._pool.fetch(_STATUSES)
+        feeds = [feed_key(h) for h in self._region.hospitals]
+        for key in feeds if streams_only else [*feeds, dispatch_key(region), region_events_key(region),
+                                               units_feed_key(region)]:  # fmt: skip
+            await self._live.mark_trimmed(key, mark, drop=streams_only)
         known = [r for r in statuses if r["hospital"] in self._region.hospitals]
-        await self._live.restore_statuses(region, {r["hospital"]: r["status"].encode() for r in known})
-        open_rows = await self._pool.fetch(_OPEN, region, now - self._retention)
-        # The units' seqs before the incidents' histories: a resend the history holds is then a repeat, not fanned
-        # out again (the other order would let a message stored between the two reads be taken for a repeat and
-        # never reach the feed)
-        units = sorted({r["unit"] for r in open_rows if r["unit"]})
-        unit_rows = await self._pool.fetch(_UNITS, units, now - self._units_retention)
+        if not streams_only:
+            await self._live.restore_statuses(region, {r["hospital"]: r["status"].encode() for r in known})
+        # The units' seqs first: a resend of a message the histories hold is then a repeat, never fanned out again;
+        # one read after the snapshot is in neither, and is fanned out when it comes
         for unit in unit_rows:
             await self._live.restore_unit(
                 region,
                 unit["unit"],
                 seq=int(unit["seq"]),
-                position=_unit_value(unit["position"], Position),
-                status=_unit_value(unit["status"], Status),
+                position=None if streams_only else _unit_value(unit["position"], Position),
+                status=None if streams_only else _unit_value(unit["status"], Status),
             )
-        for row in open_rows:
-            await self._restore(state_of(row))
+        for history in histories:
+            await self._live.restore_incident(region, **history, mark=mark, force=streams_only)
         return {"hospital_statuses": len(known), "incidents": len(open_rows), "units": len(unit_rows)}
 
     async def repair(self, incident: int, unit: str) -> bool:
         """Restore one incident Redis does not know, if PostgreSQL says ``unit`` is assigned to it (a message of the
         unit arrived before the rebuild reached it). True if the unit may write to it now."""
         async with self._repair_lock:
-            row = await self._pool.fetchrow(_ONE, incident, self._region.name)
-            if row is None or row["unit"] != unit:
-                return False
-            top = await self._pool.fetchval("SELECT max(seq) FROM event_keys WHERE unit = $1", unit)
+            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                row = await conn.fetchrow(_ONE, incident, self._region.name)
+                if row is None or row["unit"] != unit:
+                    return False
+                top = await conn.fetchval("SELECT max(seq) FROM event_keys WHERE unit = $1", unit)
+                history = await self._history(conn, state_of(row))
             if top is not None:  # first, as in ``rebuild``
                 await self._live.restore_unit(self._region.name, unit, seq=int(top), position=None, status=None)
-            await self._restore(state_of(row))
+            mark = f"{int(self._clock().timestamp() * 1000)}-0"
+            await self._live.restore_incident(self._region.name, **history, mark=mark, force=False)
             return True
 
-    async def _restore(self, state: IncidentState) -> None:
+    async def _history(self, conn: Connection, state: IncidentState) -> dict[str, Any]:
+        """What ``Live.restore_incident`` needs: the state, and the feed's entries as the service made them."""
         destination = self._region.hospitals.get(state.destination) if state.destination else None
         entries = [encoder.encode(Event(incident=state.id, unit=state.unit, seq=None, received_at=self._clock(),
                                         body=state))]  # fmt: skip
         latest: dict[str, Any] = {}
         timed: list[tuple[datetime, bytes]] = []
-        for row in await self._pool.fetch(_EVENTS, state.id):
+        for row in await conn.fetch(_EVENTS, state.id):
             message = tablet_decoder.decode(row["body"])
             if isinstance(message, Strip):  # never stored; a stored row is a message
                 continue
@@ -179,23 +199,20 @@ class Rebuilder:
             )
             timed.append((row["received_at"], encoder.encode(event)))
         if state.destination:
-            for ack in await self._pool.fetch(_ACKS, state.id, state.destination):
+            for ack in await conn.fetch(_ACKS, state.id, state.destination):
                 body = EdAck(incident=state.id, hospital=ack["hospital"], note=ack["note"], at=ack["at"],
                              by=ack["actor"])  # fmt: skip
                 event = Event(incident=state.id, unit=None, seq=None, received_at=ack["at"], body=body)
                 timed.append((ack["at"], encoder.encode(event)))
         timed.sort(key=lambda pair: pair[0])
-        entries += [raw for _, raw in timed]
-        await self._live.restore_incident(
-            self._region.name,
-            incident=state.id,
-            state=encoder.encode(state),
-            destination=state.destination,
-            unit=state.unit,
-            latest=encoder.encode(latest) if latest else None,
-            entries=entries,
-            mark=f"{int(self._clock().timestamp() * 1000)}-0",
-        )
+        return {
+            "incident": state.id,
+            "state": encoder.encode(state),
+            "destination": state.destination,
+            "unit": state.unit,
+            "latest": encoder.encode(latest) if latest else None,
+            "entries": entries + [raw for _, raw in timed],
+        }
 
 
 def _unit_value(raw: str | None, kind: type[Position] | type[Status]) -> bytes | None:

@@ -98,6 +98,8 @@ class StreamSession:
     async def follow(self, last: str) -> None:
         while True:
             entry = await self.subscriber.queue.get()
+            if self.subscriber.restarted.is_set():  # what is queued belongs to the history that was replaced
+                return
             if id_key(entry[0]) > id_key(last):
                 last = await self._send(entry)
 

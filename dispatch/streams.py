@@ -41,7 +41,7 @@ class Subscriber:
     restarted: asyncio.Event = field(default_factory=asyncio.Event)  # the stream's history was rebuilt
 
     def offer(self, entry: FeedEntry) -> None:
-        if self.overflowed.is_set():
+        if self.overflowed.is_set() or self.restarted.is_set():  # on its way out: it resumes from its last id
             return
         try:
             self.queue.put_nowait(entry)
@@ -50,7 +50,7 @@ class Subscriber:
             self.overflowed.set()
 
 
-SUSPECT_S: Final = 30.0  # how long after a lost Redis a follower checks whether its stream was rebuilt
+SUSPECT_S: Final = 60.0  # how long after a lost Redis a follower checks whether its stream was rebuilt
 
 
 class StreamFollower:
@@ -98,7 +98,6 @@ class StreamFollower:
                 # start over (told ``reset`` when it resumes with its last id), not receive it all again.
                 for subscriber in list(self.subscribers):
                     subscriber.restarted.set()
-                suspect_until = 0.0
                 cursor = entries_of(reply[0][1])[-1][0] if reply[0][1] else cursor
                 continue
             for _, raw_entries in reply:

@@ -49,7 +49,7 @@ class Stage:
         self.servers.start()
         for i in range(2):
             self.services.append(self._service(i))
-        self.db = await asyncpg.create_pool(self.servers.database_url, min_size=1, max_size=4)
+        self.db = await asyncpg.create_pool(self.servers.database_url, min_size=0, max_size=4)
 
     def _service(self, i: int) -> Service:
         backends = Backends(self.servers.redis_url, self.servers.database_url)
@@ -111,15 +111,18 @@ async def run_fault(
     await asyncio.sleep(sizes.seconds / 3)
     note = await strike(stage, crews, screens)
     ended = time.monotonic()
+    recovery = None if chaos is not None else asyncio.create_task(until_recovered(crews, ended))
     await asyncio.sleep(max(0.0, sizes.seconds - (ended - started)))
     stop.set()
     await asyncio.gather(*streaming, *watching)
-    if chaos is not None:
-        chaos.faults.cut_after_s = None  # the link is good again: let everything settle through it
+    if chaos is not None:  # the link is good again (the fault lasted until now): everything settles through it
+        chaos.faults.cut_after_s = None
         chaos.faults.delay_s = (0.0, 0.0)
-    recovered = await until_recovered(crews, ended)
+        recovery = asyncio.create_task(until_recovered(crews, time.monotonic()))
+    assert recovery is not None
     deadline = time.monotonic() + 60
     await asyncio.gather(*(c.settle(deadline) for c in crews))
+    recovered = await recovery
     await until_screens_caught_up(stage.pool, crews, screens, timeout_s=30)
     result = await audit(name, stage.pool, crews, screens, recovered, note)
     for client in [c.client for c in crews] + [s.client for s in screens]:

@@ -236,7 +236,8 @@ async def audit(
 
 
 async def until_recovered(crews: list[Crew], since: float, timeout_s: float = 120) -> float | None:
-    """Seconds from ``since`` (the end of the fault) until every crew has every message it sent before then acked."""
+    """Seconds from ``since`` (the end of the fault: call it then) until every crew has every message it had sent by
+    then acked."""
     marks = {c.unit: max(c.sent, default=0) for c in crews}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
