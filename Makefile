@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-cluster test-external chaos check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
+.PHONY: run test test-cluster test-external chaos soak check unit install install-test chromium bench bench-waveforms bench-sidebyside schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "prealert needs Python 3.11 or newer")'
@@ -71,6 +71,10 @@ test-external: install-test
 ## the audit that nothing was lost: 200 tablets, 20 ED screens. A short version runs in the suite.
 chaos: $(VENV)/.installed-test
 	$(BIN)/python -m loadtests.chaos
+
+## W1 for 30 minutes on one process, minute by minute: latency and memory must stay flat (docs/performance/soak.md).
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m loadtests.soak
 
 schema: install
 	$(BIN)/prealert schema --write

@@ -85,16 +85,18 @@ class TabletSession:
         )
         if incident is not None:
             await self.send_recommendation(incident)
+            await self.send_patient(incident.id)
 
     async def send_recommendation(self, incident: IncidentState) -> None:
         """The incident's current destination recommendation, if one was computed."""
         if (update := await self.services.recommender.current(incident)) is not None:
             await self.send(update)
 
-    async def send_patient(self, number: int, *, pending: asyncio.Queue[Notice]) -> None:
-        """The server's view of the patient (what the ED sees), after a vitals set or assessment. A monitor streams
-        every second or so: when more news of the same patient is already queued, only the last is sent."""
-        if any(notice == ("patient", number) for notice in _queued(pending)):
+    async def send_patient(self, number: int, *, pending: asyncio.Queue[Notice] | None = None) -> None:
+        """The server's view of the patient (what the ED sees), after a vitals set or assessment, and with every
+        ``hello`` (a tablet that reloaded or reconnected may hold an older view, or none). A monitor streams every
+        second or so: when more news of the same patient is already queued, only the last is sent."""
+        if pending is not None and any(notice == ("patient", number) for notice in _queued(pending)):
             return
         latest, _ = await self.services.live.incident_context(number)
         if latest is None:

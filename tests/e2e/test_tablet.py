@@ -176,6 +176,11 @@ async def test_the_prealert_goes_in_one_tap_with_everything_entered(
     await expect(page.locator("#pending")).to_have_text("0")
     await expect(page.locator("#score-triage")).to_have_text("RED")
     await expect(page.locator("#server-news2")).to_have_text("0* low")  # the server's view came: kept on the tablet
+    # The page writes the ack and the server's view to IndexedDB as they come; a reload within those milliseconds
+    # would resend an acked entry under a fresh seq (stored once all the same, by its uid) and count one ack more
+    await page.wait_for_function(
+        "async () => (await getAll('outbox')).length === 0 && !!(await getMeta('patient'))", polling=100
+    )
     await page.reload()  # the assessment form is empty now; the server's view and the outbox are not
     await expect(page.locator("#connection")).to_have_text("live")
     await page.fill("#hr", "128")
