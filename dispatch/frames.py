@@ -86,8 +86,24 @@ def error_from(exc: msgspec.DecodeError, seq: int | None, encoding: str = "JSON"
     return ProtocolError("invalid_field", message, seq=seq)
 
 
+def device_offset(clock: str | None, now: datetime) -> timedelta:
+    """The tablet's clock minus the server's, from the ``clock`` it gave when it connected (ISO 8601 with a zone);
+    none given is taken as no offset. A tablet's times are judged against its own clock: one that runs minutes off
+    still has its readings kept (as it stamped them), and a time ahead of its own clock is still a typo."""
+    if clock is None:
+        return timedelta()
+    try:
+        at = datetime.fromisoformat(clock.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProtocolError("malformed", f"clock {clock[:40]!r} is not an ISO 8601 time", field="clock") from None
+    if at.tzinfo is None:
+        raise ProtocolError("malformed", "clock needs a zone (Z or an offset)", field="clock")
+    return at - now
+
+
 def decode(raw: bytes | str, *, now: datetime, limits: Limits) -> TabletFrame:
-    """Decode and check one tablet frame, or raise ``ProtocolError``."""
+    """Decode and check one tablet frame, or raise ``ProtocolError``. ``now`` is the tablet's clock, as far as the
+    server knows it (the server's plus ``device_offset``)."""
     binary = isinstance(raw, bytes) and not _is_json(raw)
     try:
         if isinstance(raw, bytes) and binary:

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
@@ -97,17 +97,25 @@ class Ingest:
         return cached[1] if cached is not None and cached[0] == latest else None
 
     async def accept(
-        self, unit: str, sequence: UnitSequence, raw: str | bytes, *, strips: ByteBudget | None = None
+        self,
+        unit: str,
+        sequence: UnitSequence,
+        raw: str | bytes,
+        *,
+        strips: ByteBudget | None = None,
+        clock_offset: timedelta = timedelta(),
     ) -> Outcome:
+        """``clock_offset`` is the tablet's clock minus the server's, as the tablet said when it connected: its times
+        are judged plausible against its own clock (and kept as it sent them); order is the server's."""
         now = self._clock()
         try:
-            message = frames.decode(raw, now=now, limits=self._settings.frame_limits)
+            message = frames.decode(raw, now=now + clock_offset, limits=self._settings.frame_limits)
         except ProtocolError as exc:
             REFUSED.labels(code=exc.code).inc()
             return Outcome(reply=Error(code=exc.code, field=exc.field, reason=exc.reason, seq=exc.seq))
         FRAMES.labels(type=_type_of(message)).inc()
         if isinstance(message, Strip):
-            return await self._strip(unit, message, len(raw), now, strips)
+            return await self._strip(unit, message, len(raw), now, clock_offset, strips)
         verdict = sequence.receive(message.seq)
         if verdict is Verdict.REPEAT_DURABLE:
             if message.uid is not None and not await pg.holds_uid(self._pool, unit, message.uid):
@@ -176,11 +184,13 @@ class Ingest:
             notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",
         )
 
-    async def _strip(self, unit: str, strip: Strip, size: int, now: datetime, budget: ByteBudget | None) -> Outcome:
+    async def _strip(
+        self, unit: str, strip: Strip, size: int, now: datetime, clock_offset: timedelta, budget: ByteBudget | None
+    ) -> Outcome:
         """A live waveform chunk: handed to the relay for whoever watches the patient now, or dropped (late, over the
         unit's budget). Nothing is stored or acked, so a dropped chunk costs nothing and never delays a vitals set; a
         chunk for an incident that is not the unit's is dropped by the relay (counted, not answered)."""
-        if (now - strip.start_at).total_seconds() > self._settings.strip_max_age_s:
+        if (now + clock_offset - strip.start_at).total_seconds() > self._settings.strip_max_age_s:
             STRIPS.labels(outcome="late").inc()
             return Outcome()
         if budget is not None and not budget.spend(size, time.monotonic()):

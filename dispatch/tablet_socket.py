@@ -12,12 +12,13 @@ import contextlib
 import functools
 import logging
 import time
+from datetime import timedelta
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dispatch import derive, pg, tokens
-from dispatch.errors import AuthError
+from dispatch import derive, frames, pg, tokens
+from dispatch.errors import AuthError, ProtocolError
 from dispatch.ingest import seq_taken
 from dispatch.metrics import ACKS, SOCKETS, THROTTLED_SECONDS
 from dispatch.outcome import frame as outcome_frame
@@ -52,9 +53,16 @@ async def receive_frame(ws: WebSocket) -> str | bytes:
 
 class TabletSession:
     def __init__(
-        self, ws: WebSocket, services: Services, unit: str, sequence: UnitSequence, who: tokens.Principal
+        self,
+        ws: WebSocket,
+        services: Services,
+        unit: str,
+        sequence: UnitSequence,
+        who: tokens.Principal,
+        clock_offset: timedelta = timedelta(),
     ) -> None:
         self.ws = ws
+        self.clock_offset = clock_offset
         self.services = services
         self.unit = unit
         self.who = who
@@ -129,7 +137,9 @@ class TabletSession:
             except AuthError as exc:
                 await refuse(self.ws, self.services, self.who, CloseCode.UNAUTHENTICATED, str(exc))
                 return
-            outcome = await self.services.ingest.accept(self.unit, self.sequence, raw, strips=strips)
+            outcome = await self.services.ingest.accept(
+                self.unit, self.sequence, raw, strips=strips, clock_offset=self.clock_offset
+            )
             if (row := outcome.written) is not None:
                 self.services.audit.record(
                     socket_entry(
@@ -226,7 +236,15 @@ async def tablet_endpoint(ws: WebSocket) -> None:
 
 
 async def _serve_tablet(ws: WebSocket, services: Services, unit: str, who: tokens.Principal) -> None:
-    session = TabletSession(ws, services, unit, UnitSequence(await pg.last_seq(services.pool, unit)), who)
+    try:
+        offset = frames.device_offset(ws.query_params.get("clock"), services.clock())
+    except ProtocolError as exc:
+        await ws.close(CloseCode.BAD_REQUEST, reason=str(exc))
+        return
+    if abs(offset) > services.settings.frame_limits.max_future:
+        log.info("tablet clock off", extra={"unit": unit, "offset_s": round(offset.total_seconds())})
+    sequence = UnitSequence(await pg.last_seq(services.pool, unit))
+    session = TabletSession(ws, services, unit, sequence, who, offset)
     SOCKETS.labels(kind="tablet").inc()
     tasks: list[asyncio.Task[None]] = []
     try:

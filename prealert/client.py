@@ -14,6 +14,7 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -87,10 +88,17 @@ class TabletClient(_Connection):
     strips_dropped: int = 0
     on_ack: Callable[[int], None] | None = None
     close_code: int | None = None  # how the server last closed the socket
+    skew: timedelta = timedelta()  # this device's clock minus the true time (a tablet whose clock runs off)
+
+    def now(self) -> datetime:
+        """This device's clock."""
+        return datetime.now(UTC) + self.skew
 
     @property
     def url(self) -> str:
-        return f"{self.ws_base}/v1/units/{self.unit}/socket"
+        """The socket's address, with this device's clock at the moment of connecting (``clock``)."""
+        clock = self.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return f"{self.ws_base}/v1/units/{self.unit}/socket?clock={clock}"
 
     async def connect(self) -> Json:
         """Connect, read ``hello``, resend the outbox in seq order, and only then let ``send`` use the socket, so

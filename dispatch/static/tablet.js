@@ -200,6 +200,7 @@ async function onHello(hello) {
   const last = Number(hello.last_seq) || 0;
   setIncident(hello.incident || null, true);
   loadHistory(null);
+  warnClock(hello.server_time);
   state.nextSeq = Math.max(state.nextSeq, last + 1);
   const stale = state.outbox.filter(e => e.seq <= last).sort((a, b) => a.seq - b.seq);
   for (const entry of stale) { entry.seq = state.nextSeq; state.nextSeq += 1; }
@@ -212,6 +213,15 @@ async function onHello(hello) {
   if (state.ws !== ws) return;  // closed meanwhile: the next hello sends them
   state.ready = true;
   state.outbox.slice().forEach(transmit);
+}
+// A tablet clock minutes off is kept (the server orders by its own time), but the crew should know their times read
+// off it are off too.
+function warnClock(serverTime) {
+  const off = Math.round((Date.now() - Date.parse(serverTime)) / 60000);
+  const box = $("clock-warning");
+  box.hidden = Math.abs(off) < 2;
+  box.textContent = box.hidden ? "" : "This tablet's clock is " + Math.abs(off) + " min " + (off > 0 ? "ahead of" : "behind") +
+    " the dispatch server: times it stamps are kept as it shows them. Set the tablet's clock.";
 }
 function onAck(upto) {
   upto = Number(upto) || 0;
@@ -323,7 +333,10 @@ function renderEta() {
 
 // Socket -------------------------------------------------------------------------------------------------------------
 function socketUrl() {
-  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/units/" + encodeURIComponent(UNIT) + "/socket";
+  // clock: this tablet's time as it connects, so the server judges its times against its own clock (one that runs
+  // minutes off still has its readings kept, as stamped; order is the server's)
+  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/units/" + encodeURIComponent(UNIT) +
+    "/socket?clock=" + encodeURIComponent(new Date().toISOString());
 }
 function connect() {
   state.retry = null;

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import platform
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtests.chaos.faults import Sizes, Stage, all_faults, run_fault
 from loadtests.chaos.kit import Audit, table
+
+OUT = Path(__file__).parent.parent.parent / "docs" / "performance"
 
 NAMES = {
     "proxy": "flaky link (proxy)",
@@ -29,7 +34,7 @@ NAMES = {
     "redis-empty": "Redis restart empty",
     "postgres": "PostgreSQL stopped",
     "storm": "reconnect storm",
-    "skew": "clock skew ±4 min",
+    "skew": "clock skew ±10 min",
 }
 
 
@@ -51,11 +56,30 @@ async def run(args: argparse.Namespace) -> int:
                 print(table([result]).splitlines()[-1], flush=True)
         finally:
             await stage.stop()
+    shape = (f"{sizes.tablets} tablets at 1 vitals per {sizes.period_s:g} s, {sizes.screens} ED screens, "
+             f"{sizes.seconds:g} s per fault, PostgreSQL stopped {sizes.outage_s:g} s")  # fmt: skip
     print()
-    print(f"{sizes.tablets} tablets at 1 vitals per {sizes.period_s:g} s, {sizes.screens} ED screens, "
-          f"{sizes.seconds:g} s per fault")  # fmt: skip
+    print(shape)
     print(table(audits))
+    _write(shape, table(audits))
     return 0 if all(a.clean for a in audits) else 1
+
+
+def _write(shape: str, rows: str) -> None:
+    """The latest run's table, with its machine, date and command, for docs/guarantees.md to cite."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    command = "python -m loadtests.chaos " + " ".join(sys.argv[1:])
+    lines = [
+        "# Faults on purpose: the latest `make chaos`",
+        "",
+        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- command: `{command.strip()}`",
+        f"- machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        f"- shape: {shape}",
+        "",
+        rows,
+    ]
+    (OUT / "chaos.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:

@@ -187,11 +187,12 @@ async def network_blip(stage: Stage, crews: list[Crew], screens: list[Screen]) -
 
 
 async def skewed_clocks(stage: Stage, crews: list[Crew], screens: list[Screen]) -> str:
-    return "tablets' clocks 4 min behind to 4 min ahead: taken_at kept as sent, order by the server's time"
+    return "tablets' clocks 10 min behind to 10 min ahead: taken_at kept as sent, order by the server's time"
 
 
 def skew_of(i: int) -> timedelta:
-    return timedelta(minutes=(i % 9) - 4)
+    """10 min behind, 10 ahead, 9 behind, 9 ahead, ... 0: the first two tablets already span the whole range."""
+    return timedelta(minutes=(10 - (i // 2) % 11) * (1 if i % 2 else -1))
 
 
 def all_faults(sizes: Sizes) -> list[tuple[str, Strike, Faults | None, Callable[[int], timedelta] | None]]:
@@ -202,5 +203,5 @@ def all_faults(sizes: Sizes) -> list[tuple[str, Strike, Faults | None, Callable[
         ("Redis restart empty", restart_redis_empty, None, None),
         (f"PostgreSQL stopped {sizes.outage_s:.0f} s", stop_postgres(sizes.outage_s), None, None),
         ("reconnect storm", network_blip, None, None),
-        ("clock skew ±4 min", skewed_clocks, None, skew_of),
+        ("clock skew ±10 min", skewed_clocks, None, skew_of),
     ]

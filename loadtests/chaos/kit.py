@@ -16,7 +16,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -49,7 +49,7 @@ class Crew:
     _next_url: int = 0
 
     def __post_init__(self) -> None:
-        self.client = TabletClient(self.urls[0], self.unit, token("paramedic", self.unit))
+        self.client = TabletClient(self.urls[0], self.unit, token("paramedic", self.unit), skew=self.skew)
 
     async def ensure_connected(self) -> bool:
         if self.client.connected:
@@ -69,7 +69,7 @@ class Crew:
             if not await self.ensure_connected():
                 await asyncio.sleep(0.2 + rng.uniform(0, 0.3))
                 continue
-            uid, taken = new_uid(), datetime.now(UTC) + self.skew
+            uid, taken = new_uid(), self.client.now()
             vitals = {"hr": rng.randint(50, 150), "sbp": rng.randint(80, 180), "spo2": rng.randint(88, 100)}
             message = {"type": "vitals", "incident": self.incident, "taken_at": iso(taken), "uid": uid, **vitals}
             seq = await self.client.send(message)

@@ -5,6 +5,7 @@ acknowledgement come back to the crew; and the page's scores are the server's, v
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -620,3 +621,41 @@ async def test_the_eds_outcome_reaches_the_crews_history(service: Service, brows
     await expect(page.locator("#history-list")).to_contain_text("to the cath lab — Anterior STEMI")
     await tablet_screenshot(page, "tablet-history")
     assert js_errors(page) == []
+
+
+# The tablet's clock 12 minutes ahead: every `new Date()` and `Date.now()` on the page (not in the service worker).
+SKEWED_CLOCK = """(() => {
+  const Real = Date, off = 12 * 60000;
+  function Skewed(...args) {
+    if (!new.target) return new Real(Real.now() + off).toString();
+    return args.length ? new Real(...args) : new Real(Real.now() + off);
+  }
+  Skewed.prototype = Real.prototype;
+  Skewed.now = () => Real.now() + off;
+  Skewed.parse = Real.parse;
+  Skewed.UTC = Real.UTC;
+  globalThis.Date = Skewed;
+})();"""
+
+
+async def test_a_tablet_whose_clock_runs_12_minutes_ahead_is_warned_and_loses_nothing(
+    service: Service, browser: Browser, db: asyncpg.Pool
+) -> None:
+    scene = await make_scene(service, hospital="upmc-mercy")
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+    await context.add_init_script(SKEWED_CLOCK)
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    await page.goto(f"{service.http}/tablet#unit={scene.unit}&token={token('paramedic', scene.unit)}")
+    await expect(page.locator("#connection")).to_have_text("live")
+    await expect(page.locator("#clock-warning")).to_be_visible()
+    await expect(page.locator("#clock-warning")).to_contain_text("12 min ahead of")
+    await enter_vitals(page, hr="101", spo2="95")
+    async with asyncio.timeout(10):  # stored, not refused as "in the future"
+        while not (stored := await rows(db, scene.unit)):  # noqa: ASYNC110 - the database is polled
+            await asyncio.sleep(0.1)
+    await expect(page.locator("#pending")).to_have_text("0")  # and acked
+    [row] = stored
+    assert timedelta(minutes=11) < row["taken_at"] - datetime.now(UTC) < timedelta(minutes=13)  # as stamped
+    assert await page.locator("#last-error").text_content() == ""
+    await context.close()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dispatch.errors import ProtocolError
-from dispatch.frames import Limits, decode
+from dispatch.frames import Limits, decode, device_offset
 from dispatch.protocol import Assessment, Position, Status, Vitals
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -51,6 +51,32 @@ def test_time_limits_at_their_boundaries(at: str, ok: bool) -> None:
         decode(vitals(at=at), now=NOW, limits=LIMITS)
     else:
         assert refusal(vitals(at=at)).field == "taken_at"
+
+
+def test_a_tablet_clock_minutes_off_is_measured_from_what_it_said() -> None:
+    assert device_offset(None, NOW) == timedelta()
+    assert device_offset("2026-11-24T12:10:00Z", NOW) == timedelta(minutes=10)
+    assert device_offset("2026-11-24T07:50:00-04:00", NOW) == timedelta(minutes=-10)
+    assert device_offset("2026-11-24T12:00:00.250+00:00", NOW) == timedelta(milliseconds=250)
+
+
+@pytest.mark.parametrize("clock", ["yesterday", "2026-11-24T12:10:00", "", "2026-13-01T00:00:00Z"])
+def test_a_malformed_or_zoneless_clock_is_refused(clock: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        device_offset(clock, NOW)
+    assert (caught.value.code, caught.value.field) == ("malformed", "clock")
+
+
+def test_times_are_judged_against_the_tablets_own_clock() -> None:
+    """A tablet 10 minutes ahead stamps a reading 10 minutes ahead of the server: plausible on its clock, and kept
+    as stamped; a time 5 minutes past its own clock is still refused."""
+    ahead = NOW + device_offset("2026-11-24T12:10:00Z", NOW)
+    stamped = decode(vitals(at="2026-11-24T12:10:00Z"), now=ahead, limits=LIMITS)
+    assert isinstance(stamped, Vitals) and stamped.taken_at == datetime(2026, 11, 24, 12, 10, tzinfo=UTC)
+    decode(vitals(at="2026-11-24T12:15:00Z"), now=ahead, limits=LIMITS)
+    with pytest.raises(ProtocolError):
+        decode(vitals(at="2026-11-24T12:15:00.001Z"), now=ahead, limits=LIMITS)
+    assert refusal(vitals(at="2026-11-24T12:10:00Z")).field == "taken_at"  # judged on the server's clock: refused
 
 
 @pytest.mark.parametrize(
