@@ -218,14 +218,7 @@ class EmbeddedServers:
         shutdown. For fault injection; ``resume`` starts it again on the same data."""
         for entry in [e for e in self._procs if e[0] == name]:
             self._procs.remove(entry)
-            proc = entry[1]
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _end(entry[1], sig, timeout_s)
 
     def resume(self, name: str, *, empty: bool = False) -> None:
         """Start a halted server again: Redis replays its append-only file, unless ``empty`` (its files deleted,
@@ -243,11 +236,16 @@ class EmbeddedServers:
         """Fast shutdown of both, newest first; kill what does not stop in time."""
         while self._procs:
             name, proc, sig = self._procs.pop()
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _end(proc, sig, timeout_s)
             log.info("embedded server stopped", extra={"server": name, "code": proc.returncode})
+
+
+def _end(proc: subprocess.Popen[bytes], sig: int, timeout_s: float) -> None:
+    """Send ``sig`` to a running server and wait for it; kill it if it does not end in time."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
