@@ -158,6 +158,19 @@ if field ~= '' then redis.call('HSET', incident_key, field, value) end
 return 1
 """
 
+# A history made again from the record, appended to a feed in one step with the feed's ``trimmed`` mark moved to its
+# last entry: a screen that resumes from anything before it (it saw the old history, or live events that came
+# between) is told ``reset``, and no follower can read the entries before the mark is there. Each entry carries the
+# rebuild's mark (``REBUILT``) so that followers restart their subscribers once.
+_RESTORE_FEED: Final = """
+local feed, trimmed = KEYS[1], KEYS[2]
+local mark = ARGV[1]
+local last = nil
+for i = 2, #ARGV do last = redis.call('XADD', feed, '*', 'e', ARGV[i], 'm', mark) end
+if last then redis.call('SET', trimmed, last) end
+return last
+"""
+
 Verdict = Literal["ok", "repeat", "duplicate", "seq_taken", "not_assigned"]
 _CLAIMS: Final = frozenset(("ok", "repeat", "duplicate", "seq_taken", "not_assigned", "resume"))
 UID_TTL_S: Final = 7 * 24 * 3600  # a tablet's outbox is resent within this; PostgreSQL's unique index holds beyond
@@ -177,6 +190,9 @@ class Fanout:
 
 
 FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
+# The field of a feed entry that a rebuild wrote (the feed's ``trimmed`` mark of that rebuild): a follower whose
+# cursor is below it is reading a history made again, not new events (``streams.StreamFollower``).
+REBUILT: Final = "m"
 
 
 def _bytes(value: object) -> bytes:
@@ -188,6 +204,12 @@ def _bytes(value: object) -> bytes:
 
 def _optional(value: object) -> bytes | None:
     return None if value is None else _bytes(value)
+
+
+def rebuilt_mark(fields: dict[bytes, Any]) -> str | None:
+    """The rebuild mark of a feed entry's fields, if a rebuild wrote it."""
+    mark = fields.get(REBUILT.encode())
+    return None if mark is None else _bytes(mark).decode()
 
 
 def entries_of(reply: Any) -> list[FeedEntry]:
@@ -252,6 +274,7 @@ class Live:
         self._put_incident = redis.register_script(_PUT_INCIDENT)
         self._swap_recommendation = redis.register_script(_SWAP_RECOMMENDATION)
         self._ed_event = redis.register_script(_ED_EVENT)
+        self._restore_feed = redis.register_script(_RESTORE_FEED)
 
     # Tablet events ----------
     async def incident_context(self, incident: int) -> tuple[bytes | None, str | None]:
@@ -523,8 +546,9 @@ class Live:
     ) -> bool:
         """An open incident as the record has it, unless Redis has it already: its state and events stream, the
         destination's feed with its whole history, its unit's right to write to it, and the active set. The feed is
-        marked trimmed at ``mark`` (now) first: its screens were shown what came before, and start over rather than
-        receive the history again as if it were new. ``force``: even if Redis has it (its streams are made again)."""
+        marked trimmed at the history's last entry, in the same step (``_RESTORE_FEED``): its screens were shown what
+        came before, and start over rather than receive the history again as if it were new; ``mark`` names this
+        rebuild in each entry. ``force``: even if Redis has it (its streams are made again)."""
         if unit:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(unit_key(unit, "incidents"), str(incident))
@@ -543,11 +567,8 @@ class Live:
                 pipe.xadd(incident_key(incident, "events"), {"e": entry})
             await pipe.execute()
         if destination:
-            await self.mark_trimmed(feed_key(destination), mark)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for entry in entries:
-                    pipe.xadd(feed_key(destination), {"e": entry})
-                await pipe.execute()
+            feed = feed_key(destination)
+            await self._restore_feed(keys=[feed, f"{feed}:trimmed"], args=[mark, *entries])
         await self.activate(region, incident, True)
         return True
 

@@ -16,13 +16,12 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.exceptions import RedisError
 
-from dispatch.live import FeedEntry, Live, entries_of
+from dispatch.live import FeedEntry, Live, entries_of, rebuilt_mark
 
 log = logging.getLogger("prealert.feed")
 STREAM_ID: Final = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -48,9 +47,6 @@ class Subscriber:
         except asyncio.QueueFull:
             log.info("subscriber queue full", extra={"size": self.queue.maxsize})
             self.overflowed.set()
-
-
-SUSPECT_S: Final = 60.0  # how long after a lost Redis a follower checks whether its stream was rebuilt
 
 
 class StreamFollower:
@@ -80,7 +76,7 @@ class StreamFollower:
 
     async def _follow(self, cursor: str) -> None:
         key = self.key
-        suspect_until = 0.0  # after losing Redis: it may come back empty and its streams be rebuilt
+        restarted_for: str | None = None  # the rebuild this follower's subscribers were restarted for
         while not self.stopping():
             try:
                 reply: Any = await self._live.readers.xread(
@@ -90,27 +86,21 @@ class StreamFollower:
                 if self.stopping():  # the cancellation came back as redis-py's own error: stop, do not retry
                     return
                 log.warning("stream reader lost redis, retrying", extra={"stream": key, "error": str(exc)})
-                suspect_until = time.monotonic() + SUSPECT_S
                 await asyncio.sleep(0.5)
                 continue
-            if reply and time.monotonic() < suspect_until and await self._rebuilt_past(cursor):
-                # The entries after our cursor are a rebuilt history, not a continuation: every subscriber must
-                # start over (told ``reset`` when it resumes with its last id), not receive it all again.
-                for subscriber in list(self.subscribers):
-                    subscriber.restarted.set()
-                cursor = entries_of(reply[0][1])[-1][0] if reply[0][1] else cursor
-                continue
             for _, raw_entries in reply:
-                for entry in entries_of(raw_entries):
+                for entry_id, fields in raw_entries:
+                    mark = rebuilt_mark(fields)
+                    if mark is not None and mark != restarted_for:
+                        # A history made again after Redis lost it (``Rebuilder``), not new events: every subscriber
+                        # must start over (told ``reset`` when it resumes with its last id), not receive it twice.
+                        restarted_for = mark
+                        for subscriber in list(self.subscribers):
+                            subscriber.restarted.set()
+                    entry = entries_of([(entry_id, fields)])[0]
                     cursor = entry[0]
                     for subscriber in list(self.subscribers):
                         subscriber.offer(entry)
-
-    async def _rebuilt_past(self, cursor: str) -> bool:
-        try:
-            return id_key(await self._live.stream_trimmed(self.key)) > id_key(cursor)
-        except (RedisError, OSError):
-            return False
 
 
 class StreamHub:

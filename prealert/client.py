@@ -224,6 +224,7 @@ class DashboardClient(_Connection):
     events: list[tuple[str, Json]] = field(default_factory=list)
     resets: int = 0
     on_event: Callable[[str, Json], None] | None = None
+    on_reset: Callable[[], None] | None = None  # told ``reset``: what follows is the feed from its start
     close_code: int | None = None
     _reading: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -248,6 +249,8 @@ class DashboardClient(_Connection):
             first: Json = msgspec.json.decode(await self.ws.recv())
             if first["type"] == "reset":
                 self.resets += 1
+                if self.on_reset is not None:
+                    self.on_reset()
                 first = msgspec.json.decode(await self.ws.recv())
         if first["type"] != "feed_hello":
             raise RuntimeError(f"expected feed_hello, got {first}")

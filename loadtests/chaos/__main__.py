@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ async def run(args: argparse.Namespace) -> int:
                 print(table([result]).splitlines()[-1], flush=True)
         finally:
             await stage.stop()
+            if keep := os.environ.get("CHAOS_KEEP_LOGS"):  # the services' logs, for a post-mortem
+                _keep_logs(Path(tmp), Path(keep))
     shape = (f"{sizes.tablets} tablets at 1 vitals per {sizes.period_s:g} s, {sizes.screens} ED screens, "
              f"{sizes.seconds:g} s per fault, PostgreSQL stopped {sizes.outage_s:g} s")  # fmt: skip
     print()
@@ -63,6 +66,11 @@ async def run(args: argparse.Namespace) -> int:
     print(table(audits))
     _write(shape, table(audits))
     return 0 if all(a.clean for a in audits) else 1
+
+
+def _keep_logs(folder: Path, keep: Path) -> None:
+    for log in folder.rglob("service-*.log"):
+        shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
 
 
 def _write(shape: str, rows: str) -> None:

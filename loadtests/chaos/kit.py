@@ -99,10 +99,17 @@ class Screen:
     client: DashboardClient = field(init=False)
     stretches: list[list[tuple[str, str, int]]] = field(default_factory=lambda: [[]])
     reconnects: int = 0
+    connects: list[tuple[int, int, str | None, int | None]] = field(default_factory=list)  # stretch, at, after, code
     _next_url: int = 0
 
     def __post_init__(self) -> None:
-        self.client = DashboardClient(self.urls[0], self.hospital, token("ed", self.hospital), on_event=self._on_event)
+        self.client = DashboardClient(
+            self.urls[0], self.hospital, token("ed", self.hospital), on_event=self._on_event, on_reset=self._on_reset
+        )
+
+    def _on_reset(self) -> None:
+        """Told ``reset`` (before any event of the new connection): a new stretch starts, as the page starts over."""
+        self.stretches.append([])
 
     def _on_event(self, entry_id: str, event: Json) -> None:
         if event.get("seq") is not None and event.get("unit"):
@@ -112,14 +119,13 @@ class Screen:
         if self.client.connected:
             return True
         self.client.ws_base = self.urls[self._next_url % len(self.urls)]
-        resets = self.client.resets
+        after = self.client.last_id
         try:
             await asyncio.wait_for(self.client.connect(), 5)
         except _DROPPED:
             self._next_url += 1
             return False
-        if self.client.resets > resets:
-            self.stretches.append([])
+        self.connects.append((len(self.stretches) - 1, len(self.stretches[-1]), after, self.client.close_code))
         self.reconnects += 1
         return True
 
@@ -210,7 +216,14 @@ async def audit(
             duplicated += sum(n - 1 for n in counts.values() if n > 1)
             if os.environ.get("CHAOS_DEBUG"):
                 repeated = {k for k, n in counts.items() if n > 1}
-                print("repeated on", screen.hospital, [e for e in stretch if (e[1], e[2]) in repeated][:12])
+                if repeated:
+                    first = next(i for i, e in enumerate(stretch) if (e[1], e[2]) in repeated)
+                    key = (stretch[first][1], stretch[first][2])
+                    second = next(i for i, e in enumerate(stretch) if i > first and (e[1], e[2]) == key)
+                    print("repeated on", screen.hospital, "stretch", screen.stretches.index(stretch), "of",
+                          len(screen.stretches), "len", len(stretch), "first", first, stretch[first], "second",
+                          second, stretch[max(0, second - 3):second + 2], "n", len(repeated),
+                          [c for c in screen.connects if c[0] == screen.stretches.index(stretch)])  # fmt: skip
             last: dict[str, int] = {}
             for _, unit, seq in stretch:
                 if seq < last.get(unit, 0):
