@@ -190,8 +190,8 @@ class Fanout:
 
 
 FeedEntry = tuple[str, bytes]  # (stream id, event JSON)
-# The field of a feed entry that a rebuild wrote (the feed's ``trimmed`` mark of that rebuild): a follower whose
-# cursor is below it is reading a history made again, not new events (``streams.StreamFollower``).
+# The field of a feed entry that a rebuild wrote, naming that rebuild: a follower that meets a new one is reading a
+# history made again, not new events, and restarts its subscribers once (``streams.StreamFollower``).
 REBUILT: Final = "m"
 
 
@@ -212,9 +212,14 @@ def rebuilt_mark(fields: dict[bytes, Any]) -> str | None:
     return None if mark is None else _bytes(mark).decode()
 
 
+def entry_of(entry_id: object, fields: dict[bytes, Any]) -> FeedEntry:
+    """One stream entry of an XRANGE or XREAD reply, as (id, event JSON)."""
+    return _bytes(entry_id).decode(), _bytes(fields[b"e"])
+
+
 def entries_of(reply: Any) -> list[FeedEntry]:
     """Stream entries from an XRANGE or XREAD reply, as (id, event JSON)."""
-    return [(_bytes(entry_id).decode(), _bytes(fields[b"e"])) for entry_id, fields in reply]
+    return [entry_of(entry_id, fields) for entry_id, fields in reply]
 
 
 def _key(kind: str, name: object, *rest: object) -> str:

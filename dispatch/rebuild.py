@@ -42,6 +42,9 @@ log = logging.getLogger("prealert.rebuild")
 MARKER: Final = live.MARKER
 LOCK: Final = live.REBUILD_LOCK
 LOCK_S: Final = 120
+# A rebuild found by the periodic check first lets what was fanned out before it (its PostgreSQL commit still on the
+# way) reach the record: the snapshot then holds it, and it is not lost from a feed made again.
+SETTLE_S: Final = 1.0
 
 _OPEN: Final = f"""
 SELECT {COLUMNS} FROM incidents i
@@ -96,18 +99,20 @@ class Rebuilder:
         is missing."""
         while True:
             try:
-                if not await self.ensure():
+                if not await self.ensure(settle_s=SETTLE_S):
                     servers = ",".join(sorted(await self._live.server_ids()))
-                    if await self._live.runs() != servers:
-                        await self.ensure(streams_only=True)  # restarted on its append-only file: see ``rebuild``
+                    if await self._live.runs() != servers:  # restarted on its append-only file: see ``rebuild``
+                        await self.ensure(streams_only=True, settle_s=SETTLE_S)
             except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live state check failed, retrying", extra={"error": repr(exc)})
             await asyncio.sleep(1)
 
-    async def ensure(self, *, streams_only: bool = False) -> bool:
+    async def ensure(self, *, streams_only: bool = False, settle_s: float = 0.0) -> bool:
         """Rebuild if the marker is gone (or, ``streams_only``, because Redis restarted) and no other process is at
-        it; True if this process rebuilt. While the lock is held, tablet messages wait (``Live.ingest``). The Redis
-        run ids it was made for are kept beside the marker, so that one restart is rebuilt once, by one process."""
+        it; True if this process rebuilt. While the lock is held, tablet messages wait (``Live.ingest``); the
+        snapshot is read ``settle_s`` after taking it, so that a message fanned out just before has reached the
+        record. The Redis run ids it was made for are kept beside the marker, so that one restart is rebuilt once,
+        by one process."""
         redis = self._live.redis
         if not streams_only and await redis.exists(MARKER):
             return False
@@ -118,6 +123,7 @@ class Rebuilder:
             if streams_only and await self._live.runs() == servers:
                 return False  # another process did it already
             started = time.monotonic()
+            await asyncio.sleep(settle_s)
             counts = await self.rebuild(streams_only=streams_only)
             await redis.set(MARKER, self._clock().isoformat())
             await self._live.set_runs(servers)

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from redis.exceptions import RedisError
 
-from dispatch.live import FeedEntry, Live, entries_of, rebuilt_mark
+from dispatch.live import FeedEntry, Live, entry_of, rebuilt_mark
 
 log = logging.getLogger("prealert.feed")
 STREAM_ID: Final = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -97,7 +97,7 @@ class StreamFollower:
                         restarted_for = mark
                         for subscriber in list(self.subscribers):
                             subscriber.restarted.set()
-                    entry = entries_of([(entry_id, fields)])[0]
+                    entry = entry_of(entry_id, fields)
                     cursor = entry[0]
                     for subscriber in list(self.subscribers):
                         subscriber.offer(entry)
