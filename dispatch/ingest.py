@@ -178,7 +178,6 @@ class Ingest:
             unit_field=field,
             unit_value=value,
             region=self._region.name,
-            now_ms=int(now.timestamp() * 1000),
             unit_update=_unit_update(unit, message, now),
             uid=message.uid,
             notify="patient" if isinstance(message, Vitals | Assessment | Ecg12) else "",

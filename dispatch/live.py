@@ -28,6 +28,7 @@ of a seq, the incident's destination) first, then the streams it feeds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -44,28 +45,38 @@ REBUILD_WAIT_S: Final = 60.0
 RUNS: Final = "pa:{live}:runs"  # the Redis run ids the live state was last made for
 REGION_EVENTS_KEPT: Final = 100_000  # the dispatchers' everything-feed: enough for minutes at a big city's peak
 PENDING_KEPT_S: Final = 24 * 3600
+# A fan-out on a Cluster takes milliseconds; one whose mark is older than this was cut short (its process died or
+# stalled), and a resend takes it over. A resend that finds a younger mark waits for it.
+FANOUT_LEASE_MS: Final = 2_000
+IN_FLIGHT_POLL_MS: Final = 20
 
-# The unit's claim of a seq (and of a uid), on the unit's shard. A fan-out that began and never ended (its process
-# was killed between this claim and the streams) is finished by the next resend of the message: ``resume``.
+# The unit's claim of a seq (and of a uid), on the unit's shard. The pending mark holds when its fan-out began, by
+# Redis's own clock (one clock for every process). A resend that finds the mark finds either a fan-out still running
+# (``in_flight``, with the ms left of its lease: wait, then claim again) or one whose process died or gave it up (older
+# than the lease, or set to 0): it takes that fan-out over, renewing the mark so that only one resend does, and
+# finishes it (``resume``).
 _CLAIM: Final = """
 local unit_key, incidents_key, uid_key, pending_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local seq, incident, unit_field, unit_value, uid, ttl, now =
-    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local seq, incident, unit_field, unit_value, uid, ttl =
+    tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local function unfinished(claimed)
-    return redis.call('HEXISTS', pending_key, claimed) == 1
+    local since = redis.call('HGET', pending_key, claimed)
+    if not since then return nil end
+    local left = tonumber(since) + @LEASE@ - now
+    if left > 0 then return {'in_flight', tostring(left)} end
+    redis.call('HSET', pending_key, claimed, now)
+    return {'resume', claimed}
 end
 if uid ~= '' then
     local claimed = redis.call('GET', uid_key)
-    if claimed then
-        if unfinished(claimed) then return {'resume', claimed} end
-        return {'duplicate', claimed}
-    end
+    if claimed then return unfinished(claimed) or {'duplicate', claimed} end
 end
 local last = tonumber(redis.call('HGET', unit_key, 'seq') or '0')
 if seq <= last then
     if uid ~= '' then return {'seq_taken', tostring(last)} end
-    if unfinished(tostring(seq)) then return {'resume', tostring(seq)} end
-    return {'repeat', ''}
+    return unfinished(tostring(seq)) or {'repeat', ''}
 end
 if incident ~= '' and redis.call('SISMEMBER', incidents_key, incident) == 0 then return {'not_assigned', ''} end
 redis.call('HSET', unit_key, 'seq', seq)
@@ -76,7 +87,7 @@ if incident ~= '' or unit_field ~= '' then
     redis.call('EXPIRE', pending_key, @KEPT@)
 end
 return {'ok', tostring(seq)}
-""".replace("@KEPT@", str(PENDING_KEPT_S))
+""".replace("@KEPT@", str(PENDING_KEPT_S)).replace("@LEASE@", str(FANOUT_LEASE_MS))
 
 # The event on the incident's shard, and the notice to the unit's tablets (a channel is no key: a script may publish
 # to any); returns where the incident is going.
@@ -304,7 +315,6 @@ class Live:
         unit_field: str,
         unit_value: bytes,
         region: str,
-        now_ms: int,
         unit_update: bytes = b"",
         uid: str | None = None,
         notify: str = "",
@@ -315,10 +325,12 @@ class Live:
         On a single Redis this is one atomic script. On a Cluster it is three steps, one per shard: the unit's claim
         of the seq (which marks the fan-out pending), the incident's stream (which says where the incident is going),
         then the region's and the destination's streams and the end of the pending mark, in one pipeline. A process
-        killed between the claim and the end (or whose Redis call failed) leaves the mark: the tablet, unacked,
-        resends, and a resend that finds the mark finishes the fan-out. The streams it had reached, or a fan-out still
-        running elsewhere, may then hold the event twice; the dashboards drop a (unit, seq) they have. Nothing
-        claimed is left out of the feeds.
+        killed between the claim and the end leaves the mark: the tablet, unacked, resends, and a resend that finds
+        the mark waits while the fan-out may still run (``FANOUT_LEASE_MS`` from its start, or until its process
+        gives it up after a failed Redis call), then takes it over and finishes it. A resend on a new socket while the
+        first socket's fan-out runs (a link cut mid-message) therefore waits for it and adds nothing. Only a fan-out
+        cut short after it reached some streams, or stalled past its lease, can leave an event twice in a stream; the
+        dashboards drop a (unit, seq) they have. Nothing claimed is left out of the feeds.
         """
         inc = "" if incident is None else str(incident)
         channel, notice = (
@@ -345,14 +357,42 @@ class Live:
             return Fanout(verdict=verdict, hospital=hospital or None, feed_id=feed_id or None)  # type: ignore[arg-type]
         claim_keys = [unit_key(unit), unit_key(unit, "incidents"), unit_key(unit, "uid", uid or ""),
                       unit_key(unit, "pending")]  # fmt: skip
-        claim_args: list[bytes | str | int] = [seq, inc, unit_field, unit_value, uid or "", UID_TTL_S, now_ms]
-        verdict, claimed = (_bytes(v).decode() for v in await self._claim(keys=claim_keys, args=claim_args))
+        claim_args: list[bytes | str | int] = [seq, inc, unit_field, unit_value, uid or "", UID_TTL_S]
+        while True:  # a fan-out of this message still running (another socket of the tablet): wait for its end
+            verdict, claimed = (_bytes(v).decode() for v in await self._claim(keys=claim_keys, args=claim_args))
+            if verdict != "in_flight":
+                break
+            await asyncio.sleep(min(int(claimed), IN_FLIGHT_POLL_MS) / 1000)
         if verdict not in _CLAIMS:
             raise ValueError(f"unexpected claim verdict {verdict!r}")
         if verdict == "seq_taken":
             return Fanout(verdict="seq_taken", last_seq=int(claimed))
         if verdict not in ("ok", "resume"):
             return Fanout(verdict=verdict)  # type: ignore[arg-type]
+        try:
+            going_to, added = await self._fan_out(unit, incident, region, event, latest, channel, notice, unit_field,
+                                                   unit_update, claimed)  # fmt: skip
+        except Exception:
+            # give the fan-out up at once, so that the tablet's resend takes it over without waiting for the lease
+            with contextlib.suppress(Exception):
+                await self.redis.hset(unit_key(unit, "pending"), claimed, 0)
+            raise
+        return Fanout(verdict="ok", hospital=going_to, feed_id=added, resumed=verdict == "resume")
+
+    async def _fan_out(
+        self,
+        unit: str,
+        incident: int | None,
+        region: str,
+        event: bytes,
+        latest: bytes | None,
+        channel: str,
+        notice: str,
+        unit_field: str,
+        unit_update: bytes,
+        claimed: str,
+    ) -> tuple[str | None, str | None]:
+        """A Cluster's second and third steps (``ingest``): the destination and the feed id the event got there."""
         destination = ""
         if incident is not None:
             keys = [incident_key(incident), incident_key(incident, "events")]
@@ -371,8 +411,7 @@ class Live:
             if incident is not None or unit_field:
                 pipe.hdel(unit_key(unit, "pending"), claimed)
             results = await pipe.execute() if len(pipe) else []
-        added = _bytes(results[feed_at]).decode() if feed_at is not None else None
-        return Fanout(verdict="ok", hospital=destination or None, feed_id=added, resumed=verdict == "resume")
+        return destination or None, (_bytes(results[feed_at]).decode() if feed_at is not None else None)
 
     async def publish_strips(self, chunks: list[tuple[str, int, bytes]]) -> list[str]:
         """Publish live waveform chunks (unit, incident, encoded chunk) to whoever watches each incident now; nothing

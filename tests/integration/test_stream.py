@@ -4,14 +4,12 @@ across processes."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import asyncpg
 import httpx
 import msgspec
-import pytest
 
 from dispatch.protocol import CloseCode
 from prealert.client import DashboardClient
@@ -51,15 +49,6 @@ async def test_thousand_vitals_stored_acked_and_delivered_in_order(service: Serv
     await dashboard.close()
 
 
-# A known defect, not yet found (docs/guarantees.md, "What is not guaranteed yet"): on a Redis Cluster the first
-# messages of a fresh stream sometimes reach the ED feed twice, each copy with its own received_at. It fails about
-# three runs in four when this test runs alone on the Cluster, and never on one Redis. It still runs on the Cluster
-# and is reported there; the one-Redis suite holds it strictly.
-@pytest.mark.xfail(
-    os.environ.get("PREALERT_TEST_REDIS_CLUSTER", "0") in ("1", "true", "yes"),
-    reason="known Cluster defect: early messages of a stream may reach the feed twice",
-    strict=False,
-)
 async def test_cut_mid_stream_then_resend_from_outbox_stores_and_delivers_once(
     service: Service, db: asyncpg.Pool
 ) -> None:
