@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from dispatch.errors import AuthError
 from dispatch.redis_client import RedisClient
+from dispatch.tasks import cancel_and_wait
 from dispatch.tokens import Principal
 
 log = logging.getLogger("prealert.revocation")
@@ -105,9 +106,7 @@ class Revocations:
                     await self.load()
                 await asyncio.sleep(POLL_S)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await listener
+            await cancel_and_wait([listener], ignore=(RedisError,))
 
     async def _listen(self) -> None:
         while True:

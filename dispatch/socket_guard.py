@@ -22,6 +22,7 @@ from dispatch.audit import Entry
 from dispatch.errors import AuthError, ForbiddenError
 from dispatch.protocol import SUBPROTOCOL, CloseCode, bearer_token
 from dispatch.services import Services
+from dispatch.tasks import cancel_and_wait
 
 log = logging.getLogger("prealert.socket")
 _open: dict[str, int] = {}  # open sockets per token id, in this process
@@ -93,17 +94,13 @@ async def guarded(ws: WebSocket, services: Services, who: tokens.Principal, body
         lifetime = who.expires_at - time.time() if who.expires_at else None
         await asyncio.wait({task, watcher, closing}, timeout=lifetime, return_when=asyncio.FIRST_COMPLETED)
         if not task.done() and closing.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
-                await task
+            await cancel_and_wait([task], ignore=(WebSocketDisconnect, RuntimeError, OSError))
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await ws.close(CloseCode.GOING_AWAY, reason="this server is stopping: reconnect")
             return
         if not task.done():
             reason = services.revocations.revoked(who) or "token expired"
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
-                await task
+            await cancel_and_wait([task], ignore=(WebSocketDisconnect, RuntimeError, OSError))
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await ws.close(CloseCode.UNAUTHENTICATED, reason=reason)
             services.audit.record(

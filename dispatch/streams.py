@@ -13,7 +13,6 @@ bounded, and it loses nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Final
 from redis.exceptions import RedisError
 
 from dispatch.live import FeedEntry, Live, entry_of, rebuilt_mark
+from dispatch.tasks import cancel_and_wait
 
 log = logging.getLogger("prealert.feed")
 STREAM_ID: Final = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -69,10 +69,8 @@ class StreamFollower:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
             # redis-py may turn the cancellation of a blocking read into its own TimeoutError
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await self._task
+            await cancel_and_wait([self._task], ignore=(RedisError,))
 
     async def _follow(self, cursor: str) -> None:
         key = self.key

@@ -36,6 +36,7 @@ from dispatch.protocol import (
 from dispatch.sequence import UnitSequence
 from dispatch.services import Services
 from dispatch.socket_guard import accept_authenticated, guarded, refuse, socket_entry, still_valid
+from dispatch.tasks import cancel_and_wait
 from dispatch.throttle import ByteBudget, TokenBucket
 from dispatch.unit_notify import Notice
 
@@ -255,8 +256,4 @@ async def _serve_tablet(ws: WebSocket, services: Services, unit: str, who: token
         pass
     finally:
         SOCKETS.labels(kind="tablet").dec()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
+        await cancel_and_wait(tasks, ignore=(WebSocketDisconnect, RuntimeError))

@@ -10,7 +10,6 @@ stops within that time at the hospital that no longer receives them (closed with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Final
 
@@ -23,6 +22,7 @@ from dispatch.protocol import CloseCode
 from dispatch.services import Services
 from dispatch.socket_guard import accept_authenticated, guarded, refuse
 from dispatch.tablet_socket import receive_frame
+from dispatch.tasks import cancel_and_wait
 from dispatch.tokens import ED_STAFF
 
 log = logging.getLogger("prealert.strip")
@@ -98,8 +98,4 @@ async def _serve(ws: WebSocket, services: Services, hospital: str, incident: int
         pass
     finally:
         SOCKETS.labels(kind="strip").dec()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, RedisError, OSError):
-                await task
+        await cancel_and_wait(tasks, ignore=(WebSocketDisconnect, RuntimeError, RedisError, OSError))

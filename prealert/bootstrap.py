@@ -37,6 +37,7 @@ from dispatch.services import Services
 from dispatch.settings import Settings
 from dispatch.streams import StreamHub
 from dispatch.strip_relay import StripRelay
+from dispatch.tasks import cancel_and_wait
 from dispatch.unit_notify import UnitNotifier
 from hospital_gateway import mllp
 from hospital_gateway import web as gateway_web
@@ -255,9 +256,7 @@ def create_app(settings: Settings, *, redis_url: str, database_url: str) -> Star
             await asyncio.wait_for(services.writer.drain(), timeout=10)
             await asyncio.wait_for(services.audit.drain(), timeout=10)
             await app.state.streams.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks, ignore=(Exception,))
             await services.redis.aclose()
             if services.live.readers is not services.redis:
                 await services.live.readers.aclose()

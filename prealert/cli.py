@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import json
 import os
 import signal
@@ -58,6 +59,15 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped(signum)
 
 
+def _print_tasks() -> None:
+    """``kill -USR1``: what every task of the event loop is waiting on, to stderr (a process that will not stop)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()} {task.get_coro()!r}", file=out)
+        task.print_stack(limit=12, file=out)
+    print(out.getvalue(), file=sys.stderr, flush=True)
+
+
 class _DrainingServer(uvicorn.Server):
     """uvicorn, with a drain on the first SIGTERM or SIGINT (``dispatch.drain``: not ready, sockets kept for the
     grace, then closed with 1001, then stop). A second signal stops at once."""
@@ -72,6 +82,7 @@ class _DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.add_signal_handler(signal.SIGUSR1, _print_tasks)
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,13 @@ async def test_sigterm_drains_then_closes_with_1001_and_nothing_is_lost(
     tablet.ws_base = service.ws  # the load balancer sends it to a process that is not stopping
     await tablet.connect()
     await tablet.wait_acked(offline)
-    assert draining.process.wait(15) == 0
+    try:
+        code = draining.process.wait(15)
+    except subprocess.TimeoutExpired:
+        draining.process.send_signal(signal.SIGUSR1)  # it prints what each of its tasks is waiting on
+        await asyncio.sleep(1)
+        pytest.fail(f"the draining process did not exit within 15 s:\n{draining.log_path.read_text()[-8000:]}")
+    assert code == 0
 
     rows = await db.fetch(  # type: ignore[attr-defined]
         "SELECT (body->>'hr')::int AS hr FROM events WHERE unit = $1 AND type = 'vitals' ORDER BY seq", scene.unit
