@@ -16,8 +16,8 @@ from typing import Final
 
 log = logging.getLogger("prealert.tasks")
 
-AGAIN_AFTER_S: Final = 0.1  # a cancellation that was lost is sent again after this
-GIVE_UP_AFTER: Final = 50  # cancellations; a task that outlives them ignores them on purpose (a defect): logged
+AGAIN_AFTER_S: Final = 0.5  # a cancellation that was lost is sent again after this
+GIVE_UP_AFTER: Final = 20  # cancellations; a task that outlives them ignores them on purpose (a defect): logged
 
 
 async def cancel_and_wait(
