@@ -212,6 +212,7 @@ async function onHello(hello) {
   renderOutbox();
   if (state.ws !== ws) return;  // closed meanwhile: the next hello sends them
   state.ready = true;
+  renderConnection();
   state.outbox.slice().forEach(transmit);
 }
 // A tablet clock minutes off is kept (the server orders by its own time), but the crew should know their times read
@@ -373,8 +374,9 @@ function backOnline() { clearTimeout(state.retry); state.retry = null; state.del
 // Rendering ------------------------------------------------------------------------------------------------------------
 function renderConnection() {
   const c = $("connection");
-  c.textContent = state.open ? "live" : navigator.onLine ? "reconnecting" : "offline";
-  c.classList.toggle("live", state.open);
+  // live: connected and in step with the server (its hello handled, the outbox going out), not merely connected
+  c.textContent = state.ready ? "live" : state.open ? "connecting" : navigator.onLine ? "reconnecting" : "offline";
+  c.classList.toggle("live", state.ready);
   if (state.incident) renderIncident();
   renderEta();
 }
