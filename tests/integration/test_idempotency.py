@@ -247,11 +247,13 @@ async def test_one_message_sent_on_two_sockets_at_once_reaches_the_feed_once(sce
         sent = await asyncio.gather(a.send(message), b.send(message))
         assert sent[0] == sent[1]  # one entry: the same seq and uid on both sockets
         await asyncio.gather(a.wait_acked(sent[0]), b.wait_acked(sent[1]))
-    await ed.wait(lambda: len(ed.bodies("vitals", scene.unit)) >= 20)
-    await asyncio.sleep(0.2)  # a second copy, if any, would follow at once
+    # Both sockets were acked for each message, so both fan-outs had ended: a second copy would be in the feed
+    # before this last message, which goes on one socket only.
+    await a.wait_acked(await a.send(scene.vitals(hr=99)))
+    await ed.wait(lambda: any(body["hr"] == 99 for body in ed.bodies("vitals", scene.unit)))
 
-    assert [int(body["hr"]) for body in ed.bodies("vitals", scene.unit)] == [100 + i for i in range(20)]
-    assert [hr for _, _, hr in await stored(db, scene.unit)] == [str(100 + i) for i in range(20)]
+    assert [int(body["hr"]) for body in ed.bodies("vitals", scene.unit)] == [100 + i for i in range(20)] + [99]
+    assert [hr for _, _, hr in await stored(db, scene.unit)] == [str(100 + i) for i in range(20)] + ["99"]
     assert not a.errors and not b.errors
     await a.close()
     await b.close()
