@@ -11,8 +11,9 @@ import time
 
 import asyncpg
 import pytest
+from redis.exceptions import ResponseError
 
-from dispatch.live import unit_key
+from dispatch.live import Live, incident_key, unit_key
 from prealert.client import TabletClient, new_uid
 from prealert.harness import Backends, Service
 from tests.conftest import Scene, iso, make_scene, redis_of
@@ -258,3 +259,31 @@ async def test_one_message_sent_on_two_sockets_at_once_reaches_the_feed_once(sce
     await a.close()
     await b.close()
     await ed.close()
+
+
+@pytest.mark.skipif(os.environ.get("PREALERT_TEST_REDIS_CLUSTER") != "1", reason=ONE_SCRIPT)
+async def test_a_fan_out_whose_redis_call_failed_gives_its_lease_up_so_the_resend_takes_over_at_once(
+    backends: Backends,
+) -> None:
+    """The incident's stream is made unwritable (a key of the wrong type: Redis refuses the step, nothing faked):
+    the fan-out fails after its claim and sets its mark to 0, so the tablet's resend finds it given up, not in
+    flight, and finishes it."""
+    redis = redis_of(backends)
+    live = Live(redis)
+    unit, incident, uid = f"LEASE{new_uid()[:8]}", 970_000 + int(time.time()) % 10_000, new_uid()
+    message = {"unit": unit, "seq": 1, "incident": incident, "event": b'{"type":"vitals"}', "latest": None,
+               "unit_field": "", "unit_value": b"", "region": "lease-test", "uid": uid}  # fmt: skip
+    try:
+        await redis.sadd(unit_key(unit, "incidents"), str(incident))
+        await redis.set(incident_key(incident, "events"), "not a stream")
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await live.ingest(**message)  # type: ignore[arg-type]
+        assert await redis.hget(unit_key(unit, "pending"), "1") == b"0"  # given up, not left to its lease
+
+        await redis.delete(incident_key(incident, "events"))
+        resent = await live.ingest(**message)  # type: ignore[arg-type]
+        assert resent.verdict == "ok" and resent.resumed
+        assert await redis.hlen(unit_key(unit, "pending")) == 0
+        assert await redis.xlen(incident_key(incident, "events")) == 1
+    finally:
+        await redis.aclose()
